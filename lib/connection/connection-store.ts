@@ -1,0 +1,115 @@
+import type { RouteContext } from '../http/route-context.js'
+import type { HubConnection } from './connection.js'
+import { newConnectionIds } from './ids.js'
+
+/** A negotiate answer whose client has not opened a transport yet. */
+export interface PendingConnection {
+  readonly pending: true
+  readonly route: RouteContext
+  readonly connectionId: string
+  readonly token: string
+  readonly createdAt: number
+}
+
+export type ConnectionSlot = PendingConnection | HubConnection
+
+const MIN_TICK = 10
+const MAX_TICK = 1000
+
+/**
+ * Every connection of one plugin instance, keyed by secret token, and the
+ * single heartbeat that drives keep-alive pings, handshake and client
+ * timeouts, client-result deadlines and the expiry of unused negotiations
+ * (ASP.NET's HttpConnectionManager scan): one timer for all connections.
+ */
+export class ConnectionStore {
+  /** The heartbeat's clock; connections stamp activity with it instead of calling Date.now(). */
+  now = Date.now()
+  private readonly slots = new Map<string, ConnectionSlot>()
+  private timer: NodeJS.Timeout | null = null
+  private tickMs = MAX_TICK
+  private closing = false
+
+  get size (): number {
+    return this.slots.size
+  }
+
+  get isClosing (): boolean {
+    return this.closing
+  }
+
+  /** Makes the heartbeat at least fine enough for `interval` (the shortest configured timeout). */
+  requireResolution (interval: number): void {
+    const wanted = Math.max(MIN_TICK, Math.min(MAX_TICK, Math.floor(interval / 2)))
+    if (wanted < this.tickMs) {
+      this.tickMs = wanted
+      if (this.timer !== null) this.restartTimer()
+    }
+  }
+
+  /** Records a negotiate answer (POST negotiate). */
+  createPending (route: RouteContext, negotiateVersion: number): PendingConnection {
+    const ids = newConnectionIds(negotiateVersion)
+    const slot: PendingConnection = { pending: true, route, ...ids, createdAt: this.now }
+    this.slots.set(slot.token, slot)
+    this.ensureTimer()
+    return slot
+  }
+
+  get (token: string): ConnectionSlot | undefined {
+    return this.slots.get(token)
+  }
+
+  add (connection: HubConnection): void {
+    this.slots.set(connection.token, connection)
+    this.ensureTimer()
+  }
+
+  remove (connection: HubConnection): void {
+    if (this.slots.get(connection.token) === connection) this.slots.delete(connection.token)
+  }
+
+  tick (): void {
+    const now = this.now = Date.now()
+    for (const slot of this.slots.values()) {
+      if ('pending' in slot) {
+        if (now - slot.createdAt >= slot.route.options.disconnectTimeout) this.slots.delete(slot.token)
+      } else {
+        slot.tick(now)
+      }
+    }
+  }
+
+  /**
+   * Closes every connection with `allowReconnect` and waits for their
+   * `onDisconnected` hooks; afterwards nothing of ours keeps the process alive.
+   */
+  async shutdown (): Promise<void> {
+    this.closing = true
+    const endings: Array<Promise<void>> = []
+    for (const slot of this.slots.values()) {
+      if (!('pending' in slot)) endings.push(slot.shutdown())
+    }
+    this.slots.clear()
+    if (this.timer !== null) {
+      clearInterval(this.timer)
+      this.timer = null
+    }
+    await Promise.all(endings)
+  }
+
+  private ensureTimer (): void {
+    if (this.timer === null && !this.closing) this.restartTimer()
+  }
+
+  private restartTimer (): void {
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = setInterval(storeTick, this.tickMs, this)
+    // The heartbeat alone must never keep the process running.
+    this.timer.unref()
+  }
+}
+
+function storeTick (store: ConnectionStore): void {
+  store.tick()
+}

@@ -1,0 +1,419 @@
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { errorText, HubError, withDetail } from '../errors.js'
+import type { RouteContext } from '../http/route-context.js'
+import type { HubRuntime } from '../hub/hub-runtime.js'
+import { InvocationContext } from '../hub/caller-context.js'
+import type { LifetimeConnection } from '../lifetime/lifetime-manager.js'
+import { SerializedMessage } from '../lifetime/serialized-message.js'
+import type { ResolvedHubOptions } from '../options.js'
+import {
+  HANDSHAKE_CANCELED, HANDSHAKE_OK, handshakeError, negotiateHandshake, scanHandshake
+} from '../protocol/handshake.js'
+import type { HubProtocol, MessageReader } from '../protocol/hub-protocol.js'
+import { MessageType, PING, type CloseMessage, type HubMessage } from '../protocol/messages.js'
+import { ProtocolError } from '../protocol/protocol-error.js'
+import type { Transport, TransportOwner } from '../transports/transport.js'
+import { ClientResults } from '../dispatcher/client-results.js'
+import { dispatchMessage } from '../dispatcher/dispatcher.js'
+import { InvocationLimit } from '../dispatcher/invocation-limit.js'
+import type { ClientStreamReader } from '../dispatcher/streams.js'
+import type { ConnectionStore } from './connection-store.js'
+
+const enum State { Handshaking, Connected, Closed }
+
+const PING_MESSAGE = new SerializedMessage(PING)
+const CLOSE_PLAIN: CloseMessage = Object.freeze({ type: MessageType.Close })
+const CLOSE_RECONNECT: CloseMessage = Object.freeze({ type: MessageType.Close, allowReconnect: true })
+const EMPTY = Buffer.alloc(0)
+
+/** Why a connection ends, and what the client is told. */
+interface Ending {
+  /** Passed to `onDisconnected`; undefined for a clean close. */
+  readonly error: Error | undefined
+  /** Sent before the transport closes; null sends nothing. */
+  readonly close: CloseMessage | null
+}
+
+/**
+ * One client's hub connection: handshake, the inbound message queue, outbound
+ * writes and the way it ends. Reading order is the connection's order: a
+ * message that cannot be taken yet (no invocation slot, a full upload stream)
+ * stops the reading until it can, which is how ASP.NET applies backpressure.
+ */
+export class HubConnection implements TransportOwner, LifetimeConnection {
+  readonly connectionId: string
+  readonly token: string
+  readonly route: RouteContext
+  readonly runtime: HubRuntime
+  readonly options: ResolvedHubOptions
+  readonly store: ConnectionStore
+  readonly transport: Transport
+  readonly request: FastifyRequest
+  readonly userId: string | undefined
+  readonly log: FastifyBaseLogger
+  readonly items = new Map<unknown, unknown>()
+  readonly groupNames = new Set<string>()
+  readonly limit: InvocationLimit
+  readonly clientResults = new ClientResults()
+  /** Server-to-client streams in progress, by invocation id (for CancelInvocation). */
+  readonly streamsOut = new Map<string, InvocationContext>()
+  /** Client-to-server streams, by stream id. */
+  readonly streamsIn = new Map<string, ClientStreamReader>()
+  /** Invocations whose `hub.signal` was read, so they can be aborted when the connection ends. */
+  readonly liveInvocations = new Set<InvocationContext>()
+  /** Aborted when the connection ends; the signal of `onConnected`/`onDisconnected`. */
+  readonly controller = new AbortController()
+  /** The `hub` object of the lifecycle hooks. */
+  readonly lifecycleContext: InvocationContext
+  protocol: HubProtocol | null = null
+  createdAt: number
+  lastReceivedAt: number
+  lastSentAt: number
+  /** True while `onConnected` runs: client results to the caller are refused then (as in ASP.NET). */
+  inOnConnected = false
+  /** Resolves once `onDisconnected` has run (or right away for a connection that never connected). */
+  readonly ended: Promise<void>
+  private state = State.Handshaking
+  private reader: MessageReader | null = null
+  private handshakeBuffer: Buffer = EMPTY
+  private readonly inbox: Array<HubMessage | undefined> = []
+  private inboxHead = 0
+  private blocked = false
+  private draining = false
+  private drainWaiters: Array<() => void> | null = null
+  private resolveEnded!: () => void
+  /** Created once so readers and slots can wake the connection without a closure per message. */
+  readonly wake: () => void
+
+  constructor (
+    route: RouteContext, store: ConnectionStore, transport: Transport, request: FastifyRequest,
+    connectionId: string, token: string, userId: string | undefined
+  ) {
+    this.connectionId = connectionId
+    this.token = token
+    this.route = route
+    this.runtime = route.runtime
+    this.options = route.options
+    this.store = store
+    this.transport = transport
+    this.request = request
+    this.userId = userId
+    this.log = this.runtime.log.child({ hub: this.runtime.name, connectionId })
+    this.limit = new InvocationLimit(route.options.maximumParallelInvocationsPerClient)
+    this.createdAt = store.now
+    this.lastReceivedAt = store.now
+    this.lastSentAt = store.now
+    this.ended = new Promise((resolve) => { this.resolveEnded = resolve })
+    this.wake = () => { this.unblock() }
+    this.lifecycleContext = new InvocationContext(this, undefined, false)
+    transport.attach(this)
+  }
+
+  get isConnected (): boolean {
+    return this.state === State.Connected
+  }
+
+  get isClosed (): boolean {
+    return this.state === State.Closed
+  }
+
+  // ---------------------------------------------------------------- inbound
+
+  onTransportData (data: Buffer): void {
+    this.lastReceivedAt = this.store.now
+    if (this.state === State.Connected) {
+      try {
+        this.reader!.read(data, this.inbox as HubMessage[])
+      } catch (err) {
+        this.closeWithError(err)
+        return
+      }
+      this.drainInbox()
+    } else if (this.state === State.Handshaking) {
+      this.readHandshake(data)
+    }
+  }
+
+  private drainInbox (): void {
+    if (this.draining) return
+    this.draining = true
+    const inbox = this.inbox
+    while (!this.blocked && this.inboxHead < inbox.length && this.state === State.Connected) {
+      const message = inbox[this.inboxHead]!
+      if (!dispatchMessage(this, message)) {
+        this.block()
+        break
+      }
+      inbox[this.inboxHead++] = undefined
+    }
+    if (this.inboxHead >= inbox.length) {
+      inbox.length = 0
+      this.inboxHead = 0
+    }
+    this.draining = false
+  }
+
+  private block (): void {
+    if (this.blocked) return
+    this.blocked = true
+    this.transport.pause()
+  }
+
+  /** A slot or stream buffer freed up: resume reading. */
+  unblock (): void {
+    if (!this.blocked || this.state !== State.Connected) return
+    this.blocked = false
+    this.transport.resume()
+    this.drainInbox()
+  }
+
+  get isBlocked (): boolean {
+    return this.blocked
+  }
+
+  private readHandshake (data: Buffer): void {
+    const buffered = this.handshakeBuffer.length === 0 ? data : Buffer.concat([this.handshakeBuffer, data])
+    let scan
+    try {
+      scan = scanHandshake(buffered, this.options.maximumReceiveMessageSize)
+    } catch {
+      this.failHandshake(HANDSHAKE_CANCELED)
+      return
+    }
+    if (!scan.done) {
+      this.handshakeBuffer = Buffer.from(buffered)
+      return
+    }
+    this.handshakeBuffer = EMPTY
+    const result = negotiateHandshake(scan.request, this.route.protocols, this.transport.transferFormats)
+    if (!result.ok) {
+      const detail = this.options.enableDetailedErrors && result.detail !== undefined ? ` ${result.detail}` : ''
+      this.failHandshake(result.error + detail)
+      return
+    }
+    const protocol = result.protocol
+    this.protocol = protocol
+    this.reader = protocol.createReader(this.options.maximumReceiveMessageSize)
+    this.transport.setBinary(protocol.transferFormat === 'Binary')
+    this.transport.send(HANDSHAKE_OK)
+    this.state = State.Connected
+    // Nothing is dispatched before onConnected has finished.
+    this.blocked = true
+    if (scan.rest.length > 0) {
+      try {
+        this.reader.read(scan.rest, this.inbox as HubMessage[])
+      } catch (err) {
+        this.closeWithError(err)
+        return
+      }
+    }
+    this.log.debug({ protocol: protocol.name, transport: this.transport.kind }, 'hub connection established')
+    void this.startHub()
+  }
+
+  private failHandshake (error: string): void {
+    this.log.debug({ error }, 'handshake failed')
+    this.transport.send(handshakeError(error))
+    this.finish({ error: undefined, close: null })
+  }
+
+  private async startHub (): Promise<void> {
+    const lifetime = this.runtime.lifetime
+    try {
+      await lifetime.onConnected(this)
+      const onConnected = this.runtime.definition.onConnected
+      if (onConnected !== undefined) {
+        this.inOnConnected = true
+        try {
+          await onConnected(this.lifecycleContext)
+        } finally {
+          this.inOnConnected = false
+        }
+      }
+    } catch (err) {
+      this.log.error({ err }, 'onConnected failed; refusing the connection')
+      // ASP.NET: no reconnect hint, and OnDisconnected does not run for a connection that never opened.
+      await lifetime.onDisconnected(this)
+      this.finish({
+        error: undefined,
+        close: { type: MessageType.Close, error: withDetail(errorText.connectionClosedWithError, err, this.options.enableDetailedErrors) }
+      }, false)
+      return
+    }
+    if (this.state !== State.Connected) return
+    this.blocked = false
+    this.drainInbox()
+  }
+
+  /** The client sent Close: a clean end unless it carries an error. */
+  onClientClose (error: string | undefined): void {
+    this.finish({ error: error !== undefined ? new HubError(error) : undefined, close: null })
+  }
+
+  onTransportClose (error: Error | undefined): void {
+    this.finish({ error, close: null })
+  }
+
+  onTransportDrain (): void {
+    const waiters = this.drainWaiters
+    if (waiters === null) return
+    this.drainWaiters = null
+    for (const resolve of waiters) resolve()
+  }
+
+  /** Resolves when the outgoing buffer is below the high-water mark (for stream producers). */
+  waitForDrain (): Promise<void> {
+    if (this.state === State.Closed) return Promise.resolve()
+    return new Promise((resolve) => {
+      if (this.drainWaiters === null) {
+        this.drainWaiters = [resolve]
+        this.transport.waitForDrain()
+      } else {
+        this.drainWaiters.push(resolve)
+      }
+    })
+  }
+
+  // ---------------------------------------------------------------- outbound
+
+  sendSerialized (message: SerializedMessage): void {
+    if (this.state !== State.Connected) return
+    this.write(message.encode(this.protocol!))
+  }
+
+  sendMessage (message: HubMessage): void {
+    if (this.state !== State.Connected) return
+    this.write(this.protocol!.encode(message))
+  }
+
+  private write (bytes: Buffer): void {
+    const transport = this.transport
+    if (transport.bufferedAmount > this.options.maximumSendBufferSize) {
+      this.dropSlowClient()
+      return
+    }
+    transport.send(bytes)
+    this.lastSentAt = this.store.now
+  }
+
+  /**
+   * The client reads slower than we send and is already `maximumSendBufferSize`
+   * behind. Buffering more would let one slow reader grow memory without
+   * bound; a Close message could not get through either, so the transport is
+   * simply ended and the client may reconnect.
+   */
+  private dropSlowClient (): void {
+    this.log.warn({ buffered: this.transport.bufferedAmount }, 'closing a client that does not keep up with its messages')
+    this.finish({
+      error: new Error(`The client did not read its messages fast enough (more than ${this.options.maximumSendBufferSize} bytes waiting).`),
+      close: null
+    })
+  }
+
+  /** A client result: sends an Invocation with a server id and awaits the client's Completion. */
+  invokeClient (method: string, args: unknown[]): Promise<unknown> {
+    if (this.state !== State.Connected) {
+      return Promise.reject(new Error(`Connection '${this.connectionId}' disconnected.`))
+    }
+    return new Promise((resolve, reject) => {
+      const id = this.clientResults.add(method, this.store.now + this.options.clientResultTimeout, resolve, reject)
+      this.sendMessage({ type: MessageType.Invocation, invocationId: id, target: method, arguments: args })
+    })
+  }
+
+  // ---------------------------------------------------------------- heartbeat
+
+  /** Called by the shared heartbeat: handshake timeout, keep-alive, client timeout, result deadlines. */
+  tick (now: number): void {
+    const options = this.options
+    if (this.state === State.Handshaking) {
+      if (now - this.createdAt >= options.handshakeTimeout) this.failHandshake(HANDSHAKE_CANCELED)
+      return
+    }
+    if (this.state !== State.Connected) return
+    if (this.transport.needsKeepAlive) {
+      // While reading is paused the client's pings cannot arrive; ASP.NET pauses the timeout then too.
+      if (!this.blocked && now - this.lastReceivedAt >= options.clientTimeoutInterval) {
+        this.closeWithError(new Error("Client hasn't sent a message/ping within the configured ClientTimeoutInterval."))
+        return
+      }
+      // Any message resets the client's server timeout, so only an idle connection needs a ping.
+      if (now - this.lastSentAt >= options.keepAliveInterval) this.sendSerialized(PING_MESSAGE)
+    }
+    this.clientResults.expire(now, options.clientResultTimeout)
+  }
+
+  // ---------------------------------------------------------------- ending
+
+  /** A protocol error or timeout: Close with `allowReconnect`, as ASP.NET sends it. */
+  closeWithError (err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err))
+    if (!(err instanceof ProtocolError)) this.log.debug({ err: error }, 'closing connection with an error')
+    else this.log.debug({ reason: error.message }, 'protocol error')
+    this.finish({
+      error,
+      close: {
+        type: MessageType.Close,
+        error: withDetail(errorText.connectionClosedWithError, error, this.options.enableDetailedErrors),
+        allowReconnect: true
+      }
+    })
+  }
+
+  /** `hub.abort()`: a plain Close, and a clean `onDisconnected`. */
+  abort (): void {
+    this.finish({ error: undefined, close: CLOSE_PLAIN })
+  }
+
+  /** Server shutdown: tell the client it may reconnect (to another instance). */
+  shutdown (): Promise<void> {
+    this.finish({ error: undefined, close: CLOSE_RECONNECT })
+    return this.ended
+  }
+
+  private finish (ending: Ending, runOnDisconnected = true): void {
+    if (this.state === State.Closed) return
+    const wasConnected = this.state === State.Connected
+    if (wasConnected && ending.close !== null) {
+      // Bypass the slow-client check: this is the last write.
+      this.transport.send(this.protocol!.encode(ending.close))
+    }
+    this.state = State.Closed
+    this.transport.close()
+    this.store.remove(this)
+    this.inbox.length = 0
+    this.inboxHead = 0
+    this.onTransportDrain()
+
+    this.controller.abort()
+    for (const context of this.liveInvocations) context.abortSignal()
+    this.liveInvocations.clear()
+    for (const context of this.streamsOut.values()) context.abortSignal()
+    const closed = new Error(`Connection '${this.connectionId}' disconnected.`)
+    for (const reader of this.streamsIn.values()) reader.fail(closed)
+    this.streamsIn.clear()
+    this.clientResults.rejectAll(closed)
+
+    if (!wasConnected || !runOnDisconnected) {
+      this.resolveEnded()
+      return
+    }
+    void this.runOnDisconnected(ending.error)
+  }
+
+  private async runOnDisconnected (error: Error | undefined): Promise<void> {
+    const onDisconnected = this.runtime.definition.onDisconnected
+    try {
+      if (onDisconnected !== undefined) await onDisconnected(this.lifecycleContext, error)
+    } catch (err) {
+      this.log.error({ err }, 'onDisconnected failed')
+    }
+    try {
+      await this.runtime.lifetime.onDisconnected(this)
+    } catch (err) {
+      this.log.error({ err }, 'removing the connection from the lifetime manager failed')
+    }
+    this.log.debug({ err: error }, 'hub connection closed')
+    this.resolveEnded()
+  }
+}

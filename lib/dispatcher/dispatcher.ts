@@ -1,0 +1,283 @@
+import type { z } from 'zod'
+import type { HubConnection } from '../connection/connection.js'
+import { errorText, withDetail } from '../errors.js'
+import { InvocationContext } from '../hub/caller-context.js'
+import type { MethodDescriptor } from '../hub/method-table.js'
+import {
+  MessageType, type CompletionMessage, type HubMessage, type InvocationMessage, type StreamInvocationMessage
+} from '../protocol/messages.js'
+import { ProtocolError } from '../protocol/protocol-error.js'
+import { ClientStreamReader, toAsyncIterator } from './streams.js'
+
+const NO_STREAM_IDS: readonly string[] = Object.freeze([])
+
+/**
+ * Takes one decoded message. Returns false when the message cannot be taken
+ * yet (no free invocation slot, a full upload-stream buffer); the connection
+ * then stops reading and offers the same message again once woken.
+ */
+export function dispatchMessage (connection: HubConnection, message: HubMessage): boolean {
+  switch (message.type) {
+    case MessageType.Invocation:
+    case MessageType.StreamInvocation:
+      return invoke(connection, message)
+    case MessageType.StreamItem: {
+      const reader = connection.streamsIn.get(message.invocationId)
+      if (reader === undefined) return true // unknown stream ids are ignored, as in ASP.NET
+      if (reader.isFull) return false
+      reader.push(message.item)
+      return true
+    }
+    case MessageType.Completion: {
+      // Matched first against upload streams, then against pending client results.
+      const reader = connection.streamsIn.get(message.invocationId)
+      if (reader !== undefined) {
+        connection.streamsIn.delete(message.invocationId)
+        reader.complete(message.error)
+      } else {
+        connection.clientResults.complete(message.invocationId, message.error, message.hasResult ? message.result : null)
+      }
+      return true
+    }
+    case MessageType.CancelInvocation:
+      connection.streamsOut.get(message.invocationId)?.abortSignal()
+      return true
+    case MessageType.Close:
+      connection.onClientClose(message.error)
+      return true
+    default:
+      // Ping only proves the client is alive (the transport already noted that); Ack and
+      // Sequence belong to stateful reconnect and carry nothing for a plain connection.
+      return true
+  }
+}
+
+function sendError (connection: HubConnection, invocationId: string | undefined, error: string): void {
+  // Nothing is ever sent back for a fire-and-forget invocation, whatever went wrong.
+  if (invocationId === undefined) return
+  connection.sendMessage({ type: MessageType.Completion, invocationId, error, hasResult: false })
+}
+
+function invoke (connection: HubConnection, message: InvocationMessage | StreamInvocationMessage): boolean {
+  const streaming = message.type === MessageType.StreamInvocation
+  const { invocationId, target } = message
+  const method = connection.runtime.table.get(target.toLowerCase())
+  if (method === undefined) {
+    sendError(connection, invocationId, errorText.methodNotFound(target))
+    return true
+  }
+  const name = method.name
+  if (method.stream !== streaming) {
+    sendError(connection, invocationId, streaming ? errorText.nonStreamingWithStream(name) : errorText.streamingWithInvoke(name))
+    return true
+  }
+  if (streaming && connection.streamsOut.has(invocationId!)) {
+    sendError(connection, invocationId, errorText.idInUse(invocationId!))
+    return true
+  }
+  const streamIds = message.streamIds ?? NO_STREAM_IDS
+  if (streamIds.length !== method.streamPositions.length) {
+    sendError(connection, invocationId,
+      `${errorText.unexpected(name)} HubException: Client sent ${streamIds.length} stream(s), Hub method expects ${method.streamPositions.length}.`)
+    return true
+  }
+  for (const id of streamIds) {
+    if (connection.streamsIn.has(id)) {
+      sendError(connection, invocationId, errorText.idInUse(id))
+      return true
+    }
+  }
+  const detailed = connection.options.enableDetailedErrors
+  const args = message.arguments
+  if (args.length !== method.wireArgCount) {
+    sendError(connection, invocationId, withDetail(errorText.failedToInvoke(name),
+      new ProtocolError(`Invocation provides ${args.length} argument(s) but target expects ${method.wireArgCount}.`), detailed))
+    return true
+  }
+
+  // Streaming invocations do not count against maximumParallelInvocationsPerClient (as in ASP.NET).
+  if (!streaming && !connection.limit.tryAcquire()) return false
+
+  const params = bindArguments(connection, method, args, invocationId)
+  if (params === null) {
+    if (!streaming && connection.limit.release()) connection.unblock()
+    return true
+  }
+
+  const context = new InvocationContext(connection, invocationId, !streaming)
+  if (streamIds.length > 0) {
+    context.streamIds = streamIds
+    const positions = method.streamPositions
+    for (let i = 0; i < streamIds.length; i++) {
+      const reader = new ClientStreamReader(method.streamItemSchemas[i]!, connection.options.streamBufferCapacity, connection.wake)
+      connection.streamsIn.set(streamIds[i]!, reader)
+      params[positions[i]!] = reader
+    }
+  }
+  if (streaming) connection.streamsOut.set(invocationId!, context)
+
+  let result: unknown
+  try {
+    result = method.handler(context, ...params)
+  } catch (err) {
+    if (streaming) endStream(context, method, err)
+    else completeInvocation(context, method, err, true)
+    return true
+  }
+  if (streaming) {
+    void pumpStream(context, method, result)
+  } else if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    void awaitResult(context, method, result as PromiseLike<unknown>)
+  } else {
+    completeInvocation(context, method, result, false)
+  }
+  return true
+}
+
+/**
+ * Validates the wire arguments against their schemas before the handler runs.
+ * Returns the handler's parameters (upload-stream positions left for the
+ * readers), or null after sending the error.
+ */
+function bindArguments (connection: HubConnection, method: MethodDescriptor, args: unknown[], invocationId: string | undefined): unknown[] | null {
+  const params = new Array<unknown>(method.paramCount)
+  const positions = method.streamPositions
+  const schemas = method.argSchemas
+  let wire = 0
+  let nextStream = 0
+  for (let i = 0; i < method.paramCount; i++) {
+    if (nextStream < positions.length && positions[nextStream] === i) {
+      nextStream++
+      continue
+    }
+    const parsed = schemas[wire]!.safeParse(args[wire])
+    if (!parsed.success) {
+      // Named method, position and zod reason, always: the caller needs them to fix the call.
+      sendError(connection, invocationId,
+        `${errorText.failedToInvoke(method.name)} InvalidDataException: Error binding arguments. ` +
+        `Argument ${wire}: ${describeIssues(parsed.error)}`)
+      return null
+    }
+    params[i] = parsed.data
+    wire++
+  }
+  return params
+}
+
+function describeIssues (error: z.ZodError): string {
+  return error.issues.map((issue) => issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message).join('; ')
+}
+
+async function awaitResult (context: InvocationContext, method: MethodDescriptor, pending: PromiseLike<unknown>): Promise<void> {
+  let value: unknown
+  try {
+    value = await pending
+  } catch (err) {
+    completeInvocation(context, method, err, true)
+    return
+  }
+  completeInvocation(context, method, value, false)
+}
+
+/** Sends the Completion of a non-streaming invocation and frees what it held. */
+function completeInvocation (context: InvocationContext, method: MethodDescriptor, value: unknown, failed: boolean): void {
+  const connection = context.connection
+  const invocationId = context.invocationId
+  releaseInvocation(context)
+  if (connection.isClosed) return
+  if (failed) {
+    connection.log.debug({ err: value, method: method.name }, 'hub method failed')
+    sendError(connection, invocationId, withDetail(errorText.unexpected(method.name), value, connection.options.enableDetailedErrors))
+    return
+  }
+  if (invocationId === undefined) return
+  let result = value === undefined ? null : value
+  if (method.returns !== null) {
+    const parsed = method.returns.safeParse(value)
+    if (!parsed.success) {
+      const err = new TypeError(`The result of '${method.name}' does not match its returns schema: ${describeIssues(parsed.error)}`)
+      connection.log.error({ err }, 'hub method returned an invalid result')
+      sendError(connection, invocationId, withDetail(errorText.unexpected(method.name), err, connection.options.enableDetailedErrors))
+      return
+    }
+    result = parsed.data === undefined ? null : parsed.data
+  }
+  const completion: CompletionMessage = { type: MessageType.Completion, invocationId, hasResult: true, result }
+  connection.sendMessage(completion)
+}
+
+function releaseInvocation (context: InvocationContext): void {
+  const connection = context.connection
+  context.release()
+  const streamIds = context.streamIds
+  if (streamIds !== null) {
+    // When the hub method ends, its upload streams end with it.
+    for (const id of streamIds) {
+      const reader = connection.streamsIn.get(id)
+      if (reader !== undefined) {
+        connection.streamsIn.delete(id)
+        reader.complete(undefined)
+      }
+    }
+    // A reader that was full may have blocked reading; it is gone now.
+    connection.unblock()
+  }
+  if (context.holdsSlot) {
+    context.holdsSlot = false
+    if (connection.limit.release()) connection.unblock()
+  }
+}
+
+/**
+ * Writes a server-to-client stream: one StreamItem per value, then a
+ * Completion without result (or with the error). Waits for the transport to
+ * drain when the client reads slower than the producer yields.
+ */
+async function pumpStream (context: InvocationContext, method: MethodDescriptor, produced: unknown): Promise<void> {
+  const connection = context.connection
+  const invocationId = context.invocationId!
+  let iterator: AsyncIterator<unknown> | Iterator<unknown> | null = null
+  try {
+    const source = produced !== null && typeof produced === 'object' && !(Symbol.asyncIterator in produced) &&
+      typeof (produced as PromiseLike<unknown>).then === 'function'
+      ? await produced
+      : produced
+    iterator = toAsyncIterator(source)
+    if (iterator === null) {
+      throw new TypeError(`The value returned by the streaming method '${method.name}' is not an AsyncIterable or Iterable.`)
+    }
+    const highWaterMark = Math.min(64 * 1024, connection.options.maximumSendBufferSize >>> 1)
+    while (!context.cancelled) {
+      const step = await iterator.next()
+      if (step.done === true || context.cancelled) break
+      connection.sendMessage({ type: MessageType.StreamItem, invocationId, item: step.value })
+      if (connection.transport.bufferedAmount > highWaterMark) await connection.waitForDrain()
+    }
+    if (context.cancelled) await iterator.return?.()
+  } catch (err) {
+    if (iterator !== null && !context.cancelled) {
+      try { await iterator.return?.() } catch { /* the stream already failed */ }
+    }
+    endStream(context, method, err)
+    return
+  }
+  endStream(context, method, undefined)
+}
+
+function endStream (context: InvocationContext, method: MethodDescriptor, err: unknown): void {
+  const connection = context.connection
+  const invocationId = context.invocationId!
+  connection.streamsOut.delete(invocationId)
+  releaseInvocation(context)
+  if (err === undefined) {
+    connection.sendMessage({ type: MessageType.Completion, invocationId, hasResult: false })
+    return
+  }
+  connection.log.debug({ err, method: method.name }, 'stream failed')
+  connection.sendMessage({
+    type: MessageType.Completion,
+    invocationId,
+    hasResult: false,
+    error: withDetail(errorText.streamFailed, err, connection.options.enableDetailedErrors)
+  })
+}

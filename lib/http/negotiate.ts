@@ -1,0 +1,64 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { ConnectionStore } from '../connection/connection-store.js'
+import type { TransportName } from '../options.js'
+import type { RouteContext } from './route-context.js'
+
+/** The highest negotiate version this server speaks (1: separate connection token). */
+const MAX_NEGOTIATE_VERSION = 1
+
+/** Names and formats exactly as the official clients expect them (case-sensitive). */
+const TRANSPORT_ENTRIES: Record<TransportName, string> = {
+  webSockets: '{"transport":"WebSockets","transferFormats":["Text","Binary"]}',
+  serverSentEvents: '{"transport":"ServerSentEvents","transferFormats":["Text"]}',
+  longPolling: '{"transport":"LongPolling","transferFormats":["Text","Binary"]}'
+}
+
+/** Reads a query key case-insensitively (ASP.NET reads `NegotiateVersion` as well). */
+export function queryValue (query: unknown, key: string): string | undefined {
+  if (query === null || typeof query !== 'object') return undefined
+  const record = query as Record<string, unknown>
+  let value = record[key]
+  if (value === undefined) {
+    const lower = key.toLowerCase()
+    for (const k of Object.keys(record)) {
+      if (k.toLowerCase() === lower) {
+        value = record[k]
+        break
+      }
+    }
+  }
+  if (Array.isArray(value)) value = value[0]
+  return typeof value === 'string' ? value : undefined
+}
+
+function sendJson (reply: FastifyReply, body: string): FastifyReply {
+  return reply.code(200).header('content-type', 'application/json; charset=utf-8').send(body)
+}
+
+/**
+ * `POST {path}/negotiate`: creates a connection and answers with its public id,
+ * its secret token (version 1) and the transports this hub offers. Errors are
+ * still HTTP 200 with an `error` key: that is what the clients expect.
+ */
+export function negotiate (route: RouteContext, store: ConnectionStore, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (store.isClosing) return reply.code(503).type('text/plain').send('Server is shutting down')
+  const requested = queryValue(request.query, 'negotiateVersion')
+  let version = 0
+  if (requested !== undefined) {
+    if (!/^-?\d+$/.test(requested)) {
+      return sendJson(reply, '{"error":"The client requested a non-integer protocol version."}')
+    }
+    const n = Number(requested)
+    if (n < 0) {
+      return sendJson(reply, JSON.stringify({ error: `The client requested version '${requested}', but the server does not support this version.` }))
+    }
+    version = Math.min(n, MAX_NEGOTIATE_VERSION)
+  }
+  const slot = store.createPending(route, version)
+  const transports = route.transports.map((name) => TRANSPORT_ENTRIES[name]).join(',')
+  const body = '{"negotiateVersion":' + version +
+    ',"connectionId":' + JSON.stringify(slot.connectionId) +
+    (version >= 1 ? ',"connectionToken":' + JSON.stringify(slot.token) : '') +
+    ',"availableTransports":[' + transports + ']}'
+  return sendJson(reply, body)
+}

@@ -1,0 +1,102 @@
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { HubConnection } from '../connection/connection.js'
+import { MessageType } from '../protocol/messages.js'
+import { SerializedMessage } from '../lifetime/serialized-message.js'
+import { HubCallerClientsImpl } from './clients.js'
+import type { GroupManager, Hub, SingleClientProxy, TransportKind } from './types.js'
+
+/**
+ * The `hub` parameter of one invocation (or of the lifecycle hooks). Cheap to
+ * make: the signal, the selectors and the caller proxy are created only when
+ * a handler reads them, so an echo-style method allocates just this object.
+ */
+export class InvocationContext implements Hub<any> {
+  readonly connection: HubConnection
+  readonly invocationId: string | undefined
+  /** Holds a `maximumParallelInvocationsPerClient` slot until it completes or awaits a client result. */
+  holdsSlot: boolean
+  /** Upload stream ids owned by this invocation, removed when it ends. */
+  streamIds: readonly string[] | null = null
+  cancelled = false
+  private controller: AbortController | null = null
+  private callerClients: HubCallerClientsImpl | null = null
+
+  constructor (connection: HubConnection, invocationId: string | undefined, holdsSlot: boolean) {
+    this.connection = connection
+    this.invocationId = invocationId
+    this.holdsSlot = holdsSlot
+  }
+
+  get connectionId (): string { return this.connection.connectionId }
+  get userId (): string | undefined { return this.connection.userId }
+  get request (): FastifyRequest { return this.connection.request }
+  get transport (): TransportKind { return this.connection.transport.kind }
+  get items (): Map<unknown, unknown> { return this.connection.items }
+  get log (): FastifyBaseLogger { return this.connection.log }
+  get groups (): GroupManager { return this.connection.runtime.groups }
+
+  get signal (): AbortSignal {
+    const connection = this.connection
+    if (this === connection.lifecycleContext) return connection.controller.signal
+    if (this.controller === null) {
+      this.controller = new AbortController()
+      if (this.cancelled || connection.isClosed) this.controller.abort()
+      else connection.liveInvocations.add(this)
+    }
+    return this.controller.signal
+  }
+
+  /** Cancellation (CancelInvocation) or the end of the connection. */
+  abortSignal (): void {
+    this.cancelled = true
+    this.controller?.abort()
+  }
+
+  /** The invocation is over: stop tracking its signal. */
+  release (): void {
+    if (this.controller !== null) this.connection.liveInvocations.delete(this)
+  }
+
+  abort (): void {
+    this.connection.abort()
+  }
+
+  get clients (): HubCallerClientsImpl {
+    return this.callerClients ??= new HubCallerClientsImpl(this.connection.runtime.lifetime, this.connection.connectionId, new CallerProxy(this), this)
+  }
+
+  /**
+   * A hub method that awaits a client result gives up its invocation slot
+   * first, so the connection can go on reading and deliver the client's
+   * Completion even at `maximumParallelInvocationsPerClient: 1` (ASP.NET does
+   * the same in HubCallerClients).
+   */
+  beforeClientResult (): void {
+    if (!this.holdsSlot) return
+    this.holdsSlot = false
+    if (this.connection.limit.release()) this.connection.unblock()
+  }
+}
+
+/** `hub.clients.caller`: writes straight to the calling connection. */
+class CallerProxy implements SingleClientProxy<any> {
+  private readonly context: InvocationContext
+
+  constructor (context: InvocationContext) {
+    this.context = context
+  }
+
+  send (method: string, ...args: unknown[]): Promise<void> {
+    this.context.connection.sendSerialized(new SerializedMessage({ type: MessageType.Invocation, target: method, arguments: args }))
+    return Promise.resolve()
+  }
+
+  invoke (method: string, ...args: unknown[]): Promise<any> {
+    const { connection } = this.context
+    if (connection.inOnConnected && this.context === connection.lifecycleContext) {
+      return Promise.reject(new Error('Client results inside onConnected are not allowed: the connection is not reading yet.'))
+    }
+    this.context.beforeClientResult()
+    return connection.invokeClient(method, args)
+  }
+}

@@ -1,0 +1,31 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { HubLifetimeManager } from '../lifetime/lifetime-manager.js'
+import type { MethodTable } from './method-table.js'
+import { HubClientsImpl } from './clients.js'
+import { GroupManagerImpl } from './groups.js'
+import type { AnyHubDefinition } from './types.js'
+
+/**
+ * One hub definition at run time: its method table, its lifetime manager and
+ * the selectors usable from outside (IHubContext). A hub mapped at several
+ * paths shares one runtime, as one hub type shares one lifetime manager in ASP.NET.
+ */
+export class HubRuntime {
+  readonly definition: AnyHubDefinition
+  readonly name: string
+  readonly table: MethodTable
+  readonly lifetime: HubLifetimeManager
+  readonly clients: HubClientsImpl
+  readonly groups: GroupManagerImpl
+  readonly log: FastifyBaseLogger
+
+  constructor (definition: AnyHubDefinition, name: string, table: MethodTable, lifetime: HubLifetimeManager, log: FastifyBaseLogger) {
+    this.definition = definition
+    this.name = name
+    this.table = table
+    this.lifetime = lifetime
+    this.clients = new HubClientsImpl(lifetime)
+    this.groups = new GroupManagerImpl(lifetime)
+    this.log = log
+  }
+}

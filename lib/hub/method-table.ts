@@ -1,0 +1,91 @@
+import type { z } from 'zod'
+import { ERR_HUB_DEFINITION, SignalRError } from '../errors.js'
+import { kClientStream } from '../symbols.js'
+import type { ClientStreamSchema } from './types.js'
+
+/** Everything the dispatcher needs about one hub method, resolved once at definition time. */
+export interface MethodDescriptor {
+  /** The declared name (error texts echo it, as ASP.NET does for JSON). */
+  readonly name: string
+  readonly stream: boolean
+  /** Arguments that travel in `arguments` (upload streams excluded). */
+  readonly wireArgCount: number
+  /** Schemas of the wire arguments, in wire order. */
+  readonly argSchemas: readonly z.ZodType[]
+  /** Where upload-stream readers go in the handler's parameter list, in `streamIds` order. */
+  readonly streamPositions: readonly number[]
+  readonly streamItemSchemas: readonly z.ZodType[]
+  readonly returns: z.ZodType | null
+  readonly handler: (...args: any[]) => unknown
+  /** Parameters after `hub`: wire arguments plus upload streams. */
+  readonly paramCount: number
+}
+
+export type MethodTable = ReadonlyMap<string, MethodDescriptor>
+
+export function isZodSchema (value: unknown): value is z.ZodType {
+  return value !== null && typeof value === 'object' && typeof (value as z.ZodType).safeParse === 'function' &&
+    '_zod' in value
+}
+
+export function isClientStream (value: unknown): value is ClientStreamSchema {
+  return value !== null && typeof value === 'object' && (value as Record<symbol, unknown>)[kClientStream] === true
+}
+
+function invalid (message: string): never {
+  throw new SignalRError(ERR_HUB_DEFINITION, `defineHub: ${message}`)
+}
+
+/** Checks that no two names differ only by case: SignalR matches them case-insensitively. */
+export function assertNoCaseDuplicates (names: Iterable<string>, what: string): void {
+  const seen = new Map<string, string>()
+  for (const name of names) {
+    const key = name.toLowerCase()
+    const other = seen.get(key)
+    if (other !== undefined) {
+      invalid(`${what} '${other}' and '${name}' differ only by case; SignalR matches names case-insensitively`)
+    }
+    seen.set(key, name)
+  }
+}
+
+export function buildMethodTable (methods: Record<string, unknown>): MethodTable {
+  if (methods === null || typeof methods !== 'object') invalid('`methods` must be an object')
+  assertNoCaseDuplicates(Object.keys(methods), 'methods')
+  const table = new Map<string, MethodDescriptor>()
+  for (const [name, def] of Object.entries(methods)) {
+    if (name.length === 0) invalid('a method name must not be empty')
+    if (def === null || typeof def !== 'object') invalid(`method '${name}' must be an object with args and handler`)
+    const { args, returns, stream, handler } = def as Record<string, unknown>
+    if (!Array.isArray(args)) invalid(`method '${name}': \`args\` must be an array of zod schemas`)
+    if (typeof handler !== 'function') invalid(`method '${name}': \`handler\` must be a function`)
+    if (returns !== undefined && !isZodSchema(returns)) invalid(`method '${name}': \`returns\` must be a zod schema`)
+    if (stream !== undefined && typeof stream !== 'boolean') invalid(`method '${name}': \`stream\` must be a boolean`)
+
+    const argSchemas: z.ZodType[] = []
+    const streamPositions: number[] = []
+    const streamItemSchemas: z.ZodType[] = []
+    args.forEach((arg: unknown, i: number) => {
+      if (isClientStream(arg)) {
+        streamPositions.push(i)
+        streamItemSchemas.push(arg.item)
+      } else if (isZodSchema(arg)) {
+        argSchemas.push(arg)
+      } else {
+        invalid(`method '${name}': argument ${i} must be a zod schema or clientStream(schema)`)
+      }
+    })
+    table.set(name.toLowerCase(), Object.freeze({
+      name,
+      stream: stream === true,
+      wireArgCount: argSchemas.length,
+      argSchemas,
+      streamPositions,
+      streamItemSchemas,
+      returns: (returns as z.ZodType | undefined) ?? null,
+      handler: handler as (...args: any[]) => unknown,
+      paramCount: args.length
+    }))
+  }
+  return table
+}

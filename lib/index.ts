@@ -1,0 +1,18 @@
+import { plugin } from './plugin.js'
+
+export default plugin
+export { plugin as signalr }
+export { defineHub, clientStream } from './hub/define-hub.js'
+export type { HubDefinitionInput } from './hub/define-hub.js'
+export { HubError, SignalRError } from './errors.js'
+export type { SignalRPluginOptions, MapHubOptions, SignalRDecorator } from './plugin.js'
+export type { HubOptions, TransportName } from './options.js'
+export type { ProtocolName } from './protocol/index.js'
+export type { HubContext } from './hub/hub-context.js'
+export type {
+  AnyHubDefinition, ArgSchema, ArgSchemas, ClientMethodSpec, ClientProxy, ClientSpec, ClientStreamSchema,
+  GroupManager, Hub, HubCallerClients, HubClients, HubDefinition, HubLifecycle, InferArg, InferClientArgs,
+  InferClientResult, InferHandlerArgs, InferHubClient, InferHubMethods, InferInputArg, InferInputArgs,
+  InferMethodArgs, InferMethodResult, InferStreamItem, MethodDefinition, SingleClientProxy, TransportKind,
+  UntypedClient
+} from './hub/types.js'

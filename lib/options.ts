@@ -1,0 +1,142 @@
+import type { FastifyRequest } from 'fastify'
+import { z } from 'zod'
+import { ERR_OPTION, SignalRError } from './errors.js'
+import type { ProtocolName } from './protocol/index.js'
+
+export type TransportName = 'webSockets' | 'serverSentEvents' | 'longPolling'
+
+/** The options that can be set for the whole plugin and overridden per hub (HubOptions). */
+export interface HubOptions {
+  /** ms between server pings. Default 15 000. */
+  keepAliveInterval?: number
+  /** ms without any client message before the server closes the connection. Default 30 000. */
+  clientTimeoutInterval?: number
+  /** ms the client has to complete the handshake. Default 15 000. */
+  handshakeTimeout?: number
+  /** Largest single incoming message in bytes; `null` = unlimited. Default 32 768. */
+  maximumReceiveMessageSize?: number | null
+  /** Items queued per client-to-server stream before the server stops reading. Default 10. */
+  streamBufferCapacity?: number
+  /** Non-streaming invocations run at once per connection. Default 1. */
+  maximumParallelInvocationsPerClient?: number
+  /** Send exception details to clients. Default false. */
+  enableDetailedErrors?: boolean
+  /** Bytes kept for stateful reconnect. Default 100 000. */
+  statefulReconnectBufferSize?: number
+  /** Default: all three. */
+  transports?: TransportName[]
+  /** Default: `['json', 'messagepack']`. */
+  protocols?: ProtocolName[]
+  /** ms a long poll is held open without data. Default 90 000. */
+  longPollTimeout?: number
+  /** Opt-in, as in ASP.NET Core. Default false. */
+  allowStatefulReconnects?: boolean
+  /** Maps a request to a user id (IUserIdProvider). */
+  getUserId?: (request: FastifyRequest) => string | null | undefined
+  /**
+   * ms a negotiated connection may stay without a transport before it is
+   * dropped (ASP.NET's DisconnectTimeout). Default 15 000.
+   */
+  disconnectTimeout?: number
+  /** ms a client result (`invoke` on a client) may take before it rejects. Default 30 000. */
+  clientResultTimeout?: number
+  /**
+   * Bytes that may wait in one connection's outgoing buffer. A client that
+   * reads slower than the server sends is closed once it is this far behind,
+   * so a slow reader cannot grow the server's memory. Default 1 MiB.
+   */
+  maximumSendBufferSize?: number
+}
+
+export type ResolvedHubOptions = Required<Omit<HubOptions, 'getUserId' | 'maximumReceiveMessageSize'>> & {
+  maximumReceiveMessageSize: number | null
+  getUserId: ((request: FastifyRequest) => string | null | undefined) | null
+}
+
+export const defaults: ResolvedHubOptions = Object.freeze({
+  keepAliveInterval: 15_000,
+  clientTimeoutInterval: 30_000,
+  handshakeTimeout: 15_000,
+  maximumReceiveMessageSize: 32 * 1024,
+  streamBufferCapacity: 10,
+  maximumParallelInvocationsPerClient: 1,
+  enableDetailedErrors: false,
+  statefulReconnectBufferSize: 100_000,
+  transports: ['webSockets', 'serverSentEvents', 'longPolling'] as TransportName[],
+  protocols: ['json', 'messagepack'] as ProtocolName[],
+  longPollTimeout: 90_000,
+  allowStatefulReconnects: false,
+  getUserId: null,
+  disconnectTimeout: 15_000,
+  clientResultTimeout: 30_000,
+  maximumSendBufferSize: 1024 * 1024
+})
+
+const ms = z.number({ error: 'must be a number of milliseconds' }).int('must be an integer').positive('must be greater than 0')
+const count = z.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1')
+const bytes = z.number({ error: 'must be a number of bytes' }).int('must be an integer').positive('must be greater than 0')
+
+const hubOptionsShape = {
+  keepAliveInterval: ms.optional(),
+  clientTimeoutInterval: ms.optional(),
+  handshakeTimeout: ms.optional(),
+  maximumReceiveMessageSize: bytes.nullable().optional(),
+  streamBufferCapacity: count.optional(),
+  maximumParallelInvocationsPerClient: count.optional(),
+  enableDetailedErrors: z.boolean({ error: 'must be a boolean' }).optional(),
+  statefulReconnectBufferSize: bytes.optional(),
+  transports: z.array(z.enum(['webSockets', 'serverSentEvents', 'longPolling'], {
+    error: "must list only 'webSockets', 'serverSentEvents', 'longPolling'"
+  })).min(1, 'must name at least one transport').optional(),
+  protocols: z.array(z.enum(['json', 'messagepack'], {
+    error: "must list only 'json', 'messagepack'"
+  })).min(1, 'must name at least one protocol').optional(),
+  longPollTimeout: ms.optional(),
+  allowStatefulReconnects: z.boolean({ error: 'must be a boolean' }).optional(),
+  getUserId: z.custom<(request: FastifyRequest) => string | null | undefined>((v) => typeof v === 'function', {
+    error: 'must be a function (request) => string | undefined'
+  }).optional(),
+  disconnectTimeout: ms.optional(),
+  clientResultTimeout: ms.optional(),
+  maximumSendBufferSize: bytes.optional()
+}
+
+const hubOptionsSchema = z.strictObject(hubOptionsShape)
+
+const pluginOptionsSchema = z.strictObject({
+  ...hubOptionsShape,
+  backplane: z.object({}, { error: 'must be a backplane object' }).loose().optional(),
+  connectionTokenSecret: z.string({ error: 'must be a string' }).min(16, 'must be at least 16 characters').optional()
+})
+
+function fail (where: string, error: z.ZodError): never {
+  const issue = error.issues[0]!
+  const name = issue.path.length > 0 ? String(issue.path[0]) : undefined
+  const message = issue.code === 'unrecognized_keys'
+    ? `unknown option ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+    : `option "${name}" ${issue.message}`
+  throw new SignalRError(ERR_OPTION, `fastify-signalr: ${where}: ${message}`)
+}
+
+function resolve (base: ResolvedHubOptions, overrides: HubOptions): ResolvedHubOptions {
+  const out: Record<string, unknown> = { ...base }
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value !== undefined) out[key] = value
+  }
+  return Object.freeze(out) as ResolvedHubOptions
+}
+
+/** Validates the options given to `register`, applying SignalR's defaults. */
+export function resolvePluginOptions (options: unknown): ResolvedHubOptions {
+  const parsed = pluginOptionsSchema.safeParse(options ?? {})
+  if (!parsed.success) fail('register', parsed.error)
+  const { backplane: _b, connectionTokenSecret: _s, ...hubOptions } = (options ?? {}) as Record<string, unknown>
+  return resolve(defaults, hubOptions as HubOptions)
+}
+
+/** Merges `mapHub` options over the plugin's into the frozen per-hub options. */
+export function resolveHubOptions (base: ResolvedHubOptions, options: unknown, path: string): ResolvedHubOptions {
+  const parsed = hubOptionsSchema.safeParse(options ?? {})
+  if (!parsed.success) fail(`mapHub('${path}')`, parsed.error)
+  return resolve(base, (options ?? {}) as HubOptions)
+}

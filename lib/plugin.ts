@@ -1,0 +1,144 @@
+import websocket from '@fastify/websocket'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import { ConnectionStore } from './connection/connection-store.js'
+import { ERR_HUB_DEFINITION, ERR_HUB_NOT_MAPPED, SignalRError } from './errors.js'
+import type { RouteContext } from './http/route-context.js'
+import { registerHubRoutes } from './http/routes.js'
+import { methodTableOf } from './hub/define-hub.js'
+import type { HubContext } from './hub/hub-context.js'
+import { HubRuntime } from './hub/hub-runtime.js'
+import type { AnyHubDefinition, HubDefinition } from './hub/types.js'
+import { LocalLifetimeManager } from './lifetime/local.js'
+import {
+  resolveHubOptions, resolvePluginOptions, type HubOptions, type ResolvedHubOptions, type TransportName
+} from './options.js'
+import { resolveProtocols } from './protocol/index.js'
+import type { ProtocolName } from './protocol/index.js'
+
+/** Options of `app.register(signalr, options)` (AddSignalR + HubOptions). */
+export interface SignalRPluginOptions extends HubOptions {
+  /** Scale-out backplane; in-memory when absent. */
+  backplane?: object
+  /** Shared by servers so a WebSocket may connect to any of them (scale-out). */
+  connectionTokenSecret?: string
+}
+
+/** Per-hub overrides for `mapHub(path, hub, options)`. */
+export interface MapHubOptions extends HubOptions {
+  transports?: TransportName[]
+  protocols?: ProtocolName[]
+}
+
+/** `app.signalr`. */
+export interface SignalRDecorator {
+  /**
+   * Clients and groups of a mapped hub, for code outside hub methods (IHubContext).
+   * @example await app.signalr.hubContext(chat).clients.all.send('ReceiveMessage', 'system', 'hi')
+   */
+  hubContext<M, C>(hub: HubDefinition<M, C>): HubContext<C>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    signalr: SignalRDecorator
+    /**
+     * Maps a hub at `path` (MapHub): registers `{path}/negotiate` and the
+     * connection endpoint in this encapsulation context, so its hooks apply.
+     * @example app.mapHub('/chathub', chat)
+     */
+    mapHub<M, C>(path: string, hub: HubDefinition<M, C>, options?: MapHubOptions): FastifyInstance
+  }
+}
+
+/** Transports this build can serve. SSE and long polling arrive with their transport files. */
+const SERVED_TRANSPORTS: readonly TransportName[] = ['webSockets']
+
+/** Largest WebSocket frame `ws` accepts before our own framing sees it (0 = unlimited). */
+function framePayloadLimit (options: ResolvedHubOptions): number {
+  const limit = options.maximumReceiveMessageSize
+  // A frame may carry several messages, so allow a few whole messages per frame.
+  return limit === null ? 0 : Math.max(1024 * 1024, limit * 4)
+}
+
+const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, rawOptions) => {
+  const options = resolvePluginOptions(rawOptions)
+  const store = new ConnectionStore()
+  const runtimes = new Map<AnyHubDefinition, HubRuntime>()
+  const paths = new Set<string>()
+  store.requireResolution(Math.min(options.keepAliveInterval, options.clientTimeoutInterval, options.handshakeTimeout,
+    options.disconnectTimeout, options.clientResultTimeout))
+
+  // Added before @fastify/websocket registers its own preClose, so ours runs first:
+  // every client gets a Close with allowReconnect before sockets are torn down.
+  fastify.addHook('preClose', async () => {
+    await store.shutdown()
+    await Promise.all([...runtimes.values()].map((runtime) => runtime.lifetime.close()))
+  })
+
+  if (!fastify.hasPlugin('@fastify/websocket')) {
+    await fastify.register(websocket, { options: { maxPayload: framePayloadLimit(options) } })
+  }
+
+  function runtimeFor (hub: AnyHubDefinition, path: string): HubRuntime {
+    let runtime = runtimes.get(hub)
+    if (runtime === undefined) {
+      const name = hub.name ?? path
+      runtime = new HubRuntime(hub, name, methodTableOf(hub)!, new LocalLifetimeManager(), fastify.log)
+      runtimes.set(hub, runtime)
+    }
+    return runtime
+  }
+
+  fastify.decorate('signalr', {
+    hubContext (hub: AnyHubDefinition) {
+      const runtime = runtimes.get(hub)
+      if (runtime === undefined) {
+        throw new SignalRError(ERR_HUB_NOT_MAPPED, 'fastify-signalr: hubContext(hub): this hub is not mapped; call app.mapHub(path, hub) first')
+      }
+      return { clients: runtime.clients, groups: runtime.groups }
+    }
+  } as SignalRDecorator)
+
+  fastify.decorate('mapHub', function mapHub (this: FastifyInstance, path: string, hub: AnyHubDefinition, hubOptions?: MapHubOptions) {
+    if (typeof path !== 'string' || !path.startsWith('/')) {
+      throw new SignalRError(ERR_HUB_DEFINITION, `fastify-signalr: mapHub: path must be a string starting with '/'; got ${JSON.stringify(path)}`)
+    }
+    if (methodTableOf(hub) === undefined) {
+      throw new SignalRError(ERR_HUB_DEFINITION, `fastify-signalr: mapHub('${path}'): expected a hub made by defineHub()`)
+    }
+    const fullPath = (this.prefix ?? '') + path
+    if (paths.has(fullPath)) {
+      throw new SignalRError(ERR_HUB_DEFINITION, `fastify-signalr: mapHub('${path}'): a hub is already mapped at this path`)
+    }
+    const resolved = resolveHubOptions(options, hubOptions, path)
+    const route: RouteContext = Object.freeze({
+      path,
+      runtime: runtimeFor(hub, fullPath),
+      options: resolved,
+      protocols: resolveProtocols(resolved.protocols),
+      transports: resolved.transports.filter((t) => SERVED_TRANSPORTS.includes(t))
+    })
+    paths.add(fullPath)
+    store.requireResolution(Math.min(resolved.keepAliveInterval, resolved.clientTimeoutInterval, resolved.handshakeTimeout,
+      resolved.disconnectTimeout, resolved.clientResultTimeout))
+    const wss = (fastify as unknown as { websocketServer?: { options: { maxPayload: number } } }).websocketServer
+    if (wss !== undefined) {
+      const wanted = framePayloadLimit(resolved)
+      const current = wss.options.maxPayload
+      if (current !== 0 && (wanted === 0 || wanted > current)) wss.options.maxPayload = wanted
+    }
+    registerHubRoutes(this, store, route)
+    return this
+  })
+}
+
+/**
+ * The fastify-signalr plugin (AddSignalR). Register it once per Fastify
+ * instance, then map hubs with `app.mapHub(path, hub)`.
+ *
+ * @example
+ * await app.register(signalr, { keepAliveInterval: 15_000 })
+ * app.mapHub('/chathub', chat)
+ */
+export const plugin = fp(signalrPlugin, { fastify: '5.x', name: 'fastify-signalr' })

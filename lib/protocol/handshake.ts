@@ -1,0 +1,77 @@
+import type { HubProtocol, TransferFormat } from './hub-protocol.js'
+import { safeJsonParse } from './json.js'
+import { ProtocolError } from './protocol-error.js'
+import { RECORD_SEPARATOR, RECORD_SEPARATOR_CHAR } from './text-framing.js'
+
+/** `{}` + RS: the only successful handshake answer the client accepts. */
+export const HANDSHAKE_OK = Buffer.from('{}' + RECORD_SEPARATOR_CHAR)
+
+export const HANDSHAKE_CANCELED = 'Handshake was canceled.'
+export const HANDSHAKE_UNEXPECTED = 'An unexpected error occurred during connection handshake.'
+
+export function handshakeError (text: string): Buffer {
+  return Buffer.from(JSON.stringify({ error: text }) + RECORD_SEPARATOR_CHAR)
+}
+
+export type HandshakeScan =
+  | { done: false }
+  | { done: true, request: string, rest: Buffer }
+
+/**
+ * Finds the handshake record (always JSON, also for MessagePack) in what has
+ * arrived so far. Bytes after its separator already belong to the hub protocol.
+ */
+export function scanHandshake (buffered: Buffer, maxSize: number | null): HandshakeScan {
+  const end = buffered.indexOf(RECORD_SEPARATOR)
+  if (end === -1) {
+    if (maxSize !== null && buffered.length > maxSize) throw new ProtocolError(HANDSHAKE_CANCELED)
+    return { done: false }
+  }
+  if (maxSize !== null && end > maxSize) throw new ProtocolError(HANDSHAKE_CANCELED)
+  return { done: true, request: buffered.toString('utf8', 0, end), rest: buffered.subarray(end + 1) }
+}
+
+export type HandshakeResult =
+  | { ok: true, protocol: HubProtocol, version: number }
+  | { ok: false, error: string, detail?: string }
+
+/**
+ * Checks a handshake request against the protocols enabled for the hub and the
+ * transport's transfer formats. Error texts are ASP.NET's, which the official
+ * client shows as `Server returned handshake error: <text>`.
+ */
+export function negotiateHandshake (
+  requestText: string,
+  protocols: ReadonlyMap<string, HubProtocol>,
+  transportFormats: readonly TransferFormat[]
+): HandshakeResult {
+  let request: unknown
+  try {
+    request = safeJsonParse(requestText)
+  } catch (err) {
+    return { ok: false, error: HANDSHAKE_UNEXPECTED, detail: `InvalidDataException: ${(err as Error).message}` }
+  }
+  if (request === null || typeof request !== 'object' || Array.isArray(request)) {
+    return { ok: false, error: HANDSHAKE_UNEXPECTED, detail: 'InvalidDataException: Unexpected JSON Token Type.' }
+  }
+  const { protocol: name, version } = request as { protocol?: unknown, version?: unknown }
+  if (typeof name !== 'string') {
+    return { ok: false, error: HANDSHAKE_UNEXPECTED, detail: "InvalidDataException: Missing required property 'protocol'." }
+  }
+  if (typeof version !== 'number' || !Number.isInteger(version)) {
+    return { ok: false, error: HANDSHAKE_UNEXPECTED, detail: "InvalidDataException: Missing required property 'version'." }
+  }
+  const protocol = protocols.get(name.toLowerCase())
+  if (protocol === undefined) return { ok: false, error: `The protocol '${name}' is not supported.` }
+  if (version > protocol.version) {
+    return { ok: false, error: `The server does not support version ${version} of the '${name}' protocol.` }
+  }
+  if (!transportFormats.includes(protocol.transferFormat)) {
+    return {
+      ok: false,
+      error: `Cannot use the '${name}' protocol on the current transport. ` +
+        `The transport does not support '${protocol.transferFormat}' transfer format.`
+    }
+  }
+  return { ok: true, protocol, version }
+}

@@ -1,0 +1,25 @@
+import type { HubMessage } from './messages.js'
+
+/** `Text` protocols may travel as WebSocket text frames and SSE events. */
+export type TransferFormat = 'Text' | 'Binary'
+
+/** Turns one connection's inbound bytes into messages. Stateful: keeps partial records. */
+export interface MessageReader {
+  /**
+   * Appends every whole message found in `chunk` to `out`; bytes of an
+   * unfinished record are kept for the next call. Messages of unknown type are
+   * skipped, as ASP.NET does. Throws `ProtocolError` on malformed or oversized input.
+   */
+  read (chunk: Buffer, out: HubMessage[]): void
+}
+
+/** A SignalR hub protocol: `json` or `messagepack`. Pure: no I/O. */
+export interface HubProtocol {
+  readonly name: string
+  /** Highest protocol version understood (the handshake may ask for any version up to it). */
+  readonly version: number
+  readonly transferFormat: TransferFormat
+  createReader (maxMessageSize: number | null): MessageReader
+  /** One message with its framing (record separator or length prefix). */
+  encode (message: HubMessage): Buffer
+}

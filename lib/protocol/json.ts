@@ -1,0 +1,226 @@
+import type { HubProtocol, MessageReader } from './hub-protocol.js'
+import { MessageType, PING, type Headers, type HubMessage } from './messages.js'
+import { ProtocolError } from './protocol-error.js'
+import { RECORD_SEPARATOR_CHAR, TextRecordSplitter } from './text-framing.js'
+
+/**
+ * The JSON hub protocol (`"protocol":"json"`). Property order is free on the
+ * wire (the official client writes `type` last), unknown properties are skipped.
+ */
+export const jsonProtocol: HubProtocol = {
+  name: 'json',
+  version: 2,
+  transferFormat: 'Text',
+  createReader (maxMessageSize) {
+    return new JsonMessageReader(maxMessageSize)
+  },
+  encode (message) {
+    return Buffer.from(stringifyMessage(message) + RECORD_SEPARATOR_CHAR, 'utf8')
+  }
+}
+
+class JsonMessageReader implements MessageReader {
+  private readonly splitter: TextRecordSplitter
+  private readonly records: string[] = []
+
+  constructor (maxMessageSize: number | null) {
+    this.splitter = new TextRecordSplitter(maxMessageSize)
+  }
+
+  read (chunk: Buffer, out: HubMessage[]): void {
+    const records = this.records
+    records.length = 0
+    this.splitter.split(chunk, records)
+    for (let i = 0; i < records.length; i++) {
+      const message = parseMessage(records[i]!)
+      if (message !== undefined) out.push(message)
+    }
+  }
+}
+
+/** Parses JSON without letting `__proto__` / `constructor.prototype` keys through. */
+export function safeJsonParse (text: string): unknown {
+  // A plain JSON.parse never touches prototypes itself, but hub code may merge
+  // the values it receives; the reviver costs, so only pay it when a suspicious
+  // key is present at all.
+  if (text.includes('__proto__') || text.includes('constructor')) {
+    return JSON.parse(text, dropPoisonedKeys)
+  }
+  return JSON.parse(text)
+}
+
+function dropPoisonedKeys (key: string, value: unknown): unknown {
+  if (key === '__proto__') return undefined
+  if (key === 'constructor' && value !== null && typeof value === 'object' && 'prototype' in value) return undefined
+  return value
+}
+
+function parseMessage (text: string): HubMessage | undefined {
+  let raw: unknown
+  try {
+    raw = safeJsonParse(text)
+  } catch {
+    throw new ProtocolError('Error reading JSON.')
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ProtocolError('Error reading JSON.')
+  }
+  const obj = raw as Record<string, unknown>
+  const type = obj.type
+  if (type === undefined) throw new ProtocolError("Missing required property 'type'.")
+  if (typeof type !== 'number') throw new ProtocolError("Expected 'type' to be of type Integer.")
+
+  switch (type) {
+    case MessageType.Invocation:
+    case MessageType.StreamInvocation: {
+      const target = obj.target
+      if (typeof target !== 'string') throw new ProtocolError("Missing required property 'target'.")
+      const args = obj.arguments
+      if (!Array.isArray(args)) throw new ProtocolError("Missing required property 'arguments'.")
+      let invocationId = optionalString(obj, 'invocationId')
+      // ASP.NET treats an empty id like no id: a non-blocking invocation.
+      if (invocationId === '') invocationId = undefined
+      const streamIds = optionalStringArray(obj, 'streamIds')
+      const headers = optionalHeaders(obj)
+      if (type === MessageType.StreamInvocation) {
+        if (invocationId === undefined) throw new ProtocolError("Missing required property 'invocationId'.")
+        return { type, invocationId, target, arguments: args, streamIds, headers }
+      }
+      return { type, invocationId, target, arguments: args, streamIds, headers }
+    }
+    case MessageType.StreamItem: {
+      const invocationId = requiredId(obj)
+      if (!('item' in obj)) throw new ProtocolError("Missing required property 'item'.")
+      return { type, invocationId, item: obj.item, headers: optionalHeaders(obj) }
+    }
+    case MessageType.Completion: {
+      const invocationId = requiredId(obj)
+      const error = optionalString(obj, 'error')
+      const hasResult = 'result' in obj
+      if (error !== undefined && hasResult) {
+        throw new ProtocolError("The 'error' and 'result' properties are mutually exclusive.")
+      }
+      return { type, invocationId, error, hasResult, result: obj.result, headers: optionalHeaders(obj) }
+    }
+    case MessageType.CancelInvocation:
+      return { type, invocationId: requiredId(obj), headers: optionalHeaders(obj) }
+    case MessageType.Ping:
+      return PING
+    case MessageType.Close: {
+      const allowReconnect = obj.allowReconnect
+      if (allowReconnect !== undefined && typeof allowReconnect !== 'boolean') {
+        throw new ProtocolError("Expected 'allowReconnect' to be of type Boolean.")
+      }
+      return { type, error: optionalString(obj, 'error'), allowReconnect }
+    }
+    case MessageType.Ack:
+    case MessageType.Sequence: {
+      const sequenceId = obj.sequenceId
+      if (typeof sequenceId !== 'number') throw new ProtocolError("Missing required property 'sequenceId'.")
+      return { type, sequenceId }
+    }
+    default:
+      // Unknown message types are ignored for forward compatibility (ASP.NET does the same).
+      return undefined
+  }
+}
+
+function requiredId (obj: Record<string, unknown>): string {
+  const id = obj.invocationId
+  if (typeof id !== 'string') throw new ProtocolError("Missing required property 'invocationId'.")
+  return id
+}
+
+function optionalString (obj: Record<string, unknown>, key: string): string | undefined {
+  const value = obj[key]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string') throw new ProtocolError(`Expected '${key}' to be of type String.`)
+  return value
+}
+
+function optionalStringArray (obj: Record<string, unknown>, key: string): string[] | undefined {
+  const value = obj[key]
+  if (value === undefined || value === null) return undefined
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    throw new ProtocolError(`Expected '${key}' to be an array of strings.`)
+  }
+  return value as string[]
+}
+
+function optionalHeaders (obj: Record<string, unknown>): Headers | undefined {
+  const value = obj.headers
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new ProtocolError("Expected 'headers' to be an object.")
+  }
+  return value as Headers
+}
+
+// ---------------------------------------------------------------- writing
+
+/**
+ * Serializes a value as SignalR servers do: `Uint8Array` as base64, `Date` as
+ * ISO 8601 (its own toJSON). The replacer costs on every property, so it is
+ * only used when a top-level value is an object that might hold bytes.
+ */
+export function stringifyValue (value: unknown): string {
+  if (value === undefined) return 'null'
+  if (value === null || typeof value !== 'object') return JSON.stringify(value)
+  return JSON.stringify(value, bytesAsBase64)
+}
+
+function stringifyArgs (args: readonly unknown[]): string {
+  for (let i = 0; i < args.length; i++) {
+    const v = args[i]
+    if (v !== null && typeof v === 'object') return JSON.stringify(args, bytesAsBase64)
+  }
+  return JSON.stringify(args)
+}
+
+function bytesAsBase64 (this: Record<string, unknown>, key: string, value: unknown): unknown {
+  // `this[key]` is the value before toJSON ran, so a Buffer is still a Buffer here.
+  const raw = this[key]
+  if (raw instanceof Uint8Array) {
+    return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64')
+  }
+  return value
+}
+
+function headersPart (headers: Headers | undefined): string {
+  if (headers === undefined) return ''
+  for (const _ in headers) return ',"headers":' + JSON.stringify(headers)
+  return ''
+}
+
+export function stringifyMessage (m: HubMessage): string {
+  switch (m.type) {
+    case MessageType.Invocation:
+    case MessageType.StreamInvocation:
+      return '{"type":' + m.type +
+        (m.invocationId !== undefined ? ',"invocationId":' + JSON.stringify(m.invocationId) : '') +
+        ',"target":' + JSON.stringify(m.target) +
+        ',"arguments":' + stringifyArgs(m.arguments) +
+        (m.streamIds !== undefined && m.streamIds.length > 0 ? ',"streamIds":' + JSON.stringify(m.streamIds) : '') +
+        headersPart(m.headers) + '}'
+    case MessageType.StreamItem:
+      return '{"type":2,"invocationId":' + JSON.stringify(m.invocationId) +
+        ',"item":' + stringifyValue(m.item) + headersPart(m.headers) + '}'
+    case MessageType.Completion:
+      return '{"type":3,"invocationId":' + JSON.stringify(m.invocationId) +
+        (m.error !== undefined
+          ? ',"error":' + JSON.stringify(m.error)
+          : m.hasResult ? ',"result":' + stringifyValue(m.result) : '') +
+        headersPart(m.headers) + '}'
+    case MessageType.CancelInvocation:
+      return '{"type":5,"invocationId":' + JSON.stringify(m.invocationId) + headersPart(m.headers) + '}'
+    case MessageType.Ping:
+      return '{"type":6}'
+    case MessageType.Close:
+      return '{"type":7' +
+        (m.error !== undefined ? ',"error":' + JSON.stringify(m.error) : '') +
+        (m.allowReconnect === true ? ',"allowReconnect":true' : '') + '}'
+    case MessageType.Ack:
+    case MessageType.Sequence:
+      return '{"type":' + m.type + ',"sequenceId":' + m.sequenceId + '}'
+  }
+}

@@ -1,0 +1,37 @@
+import type { TransferFormat } from '../protocol/hub-protocol.js'
+import type { TransportKind } from '../hub/types.js'
+
+/** What a transport reports to the connection it carries. */
+export interface TransportOwner {
+  /** Bytes arrived from the client (may hold several records, or part of one). */
+  onTransportData (data: Buffer): void
+  /** The transport ended; `error` is set when it did not end cleanly. */
+  onTransportClose (error: Error | undefined): void
+  /** The outgoing buffer emptied after `waitForDrain`. */
+  onTransportDrain (): void
+}
+
+/**
+ * Moves bytes between one client and its connection. Transports know nothing
+ * of hub messages: they get whole records to send and hand over raw bytes.
+ */
+export interface Transport {
+  readonly kind: TransportKind
+  readonly transferFormats: readonly TransferFormat[]
+  /** Keep-alive pings travel on this transport (long polling has inherent keep-alive). */
+  readonly needsKeepAlive: boolean
+  attach (owner: TransportOwner): void
+  /** Selects text or binary frames once the handshake has picked the protocol. */
+  setBinary (binary: boolean): void
+  /** Writes whole records. Never throws; a failed write closes the transport. */
+  send (data: Buffer): void
+  /** Bytes queued but not yet written to the network. */
+  readonly bufferedAmount: number
+  /** Calls `owner.onTransportDrain()` once the queued bytes are written. */
+  waitForDrain (): void
+  /** Stops and resumes delivering inbound data (backpressure on the client). */
+  pause (): void
+  resume (): void
+  /** Ends the transport gracefully, after what was queued is sent. */
+  close (): void
+}

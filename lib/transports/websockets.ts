@@ -1,0 +1,116 @@
+import type { WebSocket } from 'ws'
+import type { TransferFormat } from '../protocol/hub-protocol.js'
+import type { Transport, TransportOwner } from './transport.js'
+
+const kOwner = Symbol('fastify-signalr.transportOwner')
+const TEXT_FRAME = { binary: false }
+const BINARY_FRAME = { binary: true }
+const FORMATS: readonly TransferFormat[] = Object.freeze(['Text', 'Binary'])
+/** ASP.NET: 1000 for a normal close; 1011 when sending failed. */
+const CLOSE_NORMAL = 1000
+const CLOSE_ABNORMAL = 1006
+/** ASP.NET's WebSocketOptions.CloseTimeout: how long to wait for the peer's close frame. */
+const CLOSE_TIMEOUT = 5000
+
+type OwnedSocket = WebSocket & { [kOwner]: WebSocketTransport }
+
+// Listeners are module-level and find their transport through the socket, so
+// no closure is allocated per connection or per message.
+function socketOnMessage (this: OwnedSocket, data: Buffer | ArrayBuffer | Buffer[]): void {
+  const transport = this[kOwner]
+  // Parsing never depends on the frame type: the handshake comes as text even for MessagePack.
+  const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
+  transport.owner?.onTransportData(bytes)
+}
+
+function socketOnClose (this: OwnedSocket, code: number): void {
+  const transport = this[kOwner]
+  // Any close frame from the client counts as graceful (the official client sends none: 1005).
+  const error = code === CLOSE_ABNORMAL
+    ? new Error('The remote party closed the WebSocket connection without completing the close handshake.')
+    : undefined
+  transport.closed = true
+  if (transport.closeTimer !== null) {
+    clearTimeout(transport.closeTimer)
+    transport.closeTimer = null
+  }
+  transport.owner?.onTransportClose(error)
+}
+
+function socketOnError (this: OwnedSocket): void {
+  // 'close' follows every 'error'; the listener only keeps the error from being thrown.
+}
+
+function rawSocketOnDrain (this: { [kOwner]?: WebSocketTransport }): void {
+  const transport = this[kOwner]
+  if (transport !== undefined) transport.owner?.onTransportDrain()
+}
+
+/** The WebSockets transport over a `ws` socket from @fastify/websocket. */
+export class WebSocketTransport implements Transport {
+  readonly kind = 'WebSockets' as const
+  readonly transferFormats = FORMATS
+  readonly needsKeepAlive = true
+  owner: TransportOwner | null = null
+  closed = false
+  closeTimer: NodeJS.Timeout | null = null
+  private readonly socket: OwnedSocket
+  private frameOptions = TEXT_FRAME
+
+  constructor (socket: WebSocket) {
+    this.socket = socket as OwnedSocket
+    this.socket[kOwner] = this
+    socket.on('message', socketOnMessage as (this: WebSocket, data: Buffer) => void)
+    socket.on('close', socketOnClose as (this: WebSocket, code: number) => void)
+    socket.on('error', socketOnError as (this: WebSocket) => void)
+  }
+
+  attach (owner: TransportOwner): void {
+    this.owner = owner
+  }
+
+  setBinary (binary: boolean): void {
+    this.frameOptions = binary ? BINARY_FRAME : TEXT_FRAME
+  }
+
+  send (data: Buffer): void {
+    if (this.closed || this.socket.readyState !== 1 /* OPEN */) return
+    this.socket.send(data, this.frameOptions)
+  }
+
+  get bufferedAmount (): number {
+    return this.socket.bufferedAmount
+  }
+
+  waitForDrain (): void {
+    // ws emits no 'drain' of its own; the underlying net.Socket does.
+    const raw = (this.socket as unknown as { _socket?: NodeJS.EventEmitter & { [kOwner]?: WebSocketTransport } })._socket
+    if (raw === undefined || this.closed) {
+      this.owner?.onTransportDrain()
+      return
+    }
+    raw[kOwner] = this
+    raw.once('drain', rawSocketOnDrain)
+  }
+
+  pause (): void {
+    if (!this.closed) this.socket.pause()
+  }
+
+  resume (): void {
+    if (!this.closed) this.socket.resume()
+  }
+
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    this.socket.close(CLOSE_NORMAL)
+    // If the peer never answers the close frame, do not keep the socket forever.
+    this.closeTimer = setTimeout(terminateIfOpen, CLOSE_TIMEOUT, this.socket)
+    this.closeTimer.unref()
+  }
+}
+
+function terminateIfOpen (socket: WebSocket): void {
+  if (socket.readyState !== 3 /* CLOSED */) socket.terminate()
+}

@@ -1,0 +1,30 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Test } from 'tap'
+import signalr, { type SignalRPluginOptions } from '../../lib/index.js'
+
+export interface TestApp {
+  app: FastifyInstance
+  /** http://127.0.0.1:PORT */
+  baseUrl: string
+  /** ws://127.0.0.1:PORT */
+  wsUrl: string
+}
+
+/**
+ * Builds an app with the plugin, lets `setup` map hubs and routes, listens on
+ * 127.0.0.1 port 0 and closes the app in teardown.
+ */
+export async function startApp (
+  t: Test,
+  setup: (app: FastifyInstance) => void | Promise<void>,
+  options: SignalRPluginOptions = {},
+  fastifyOptions: FastifyServerOptions = {}
+): Promise<TestApp> {
+  const app = Fastify(fastifyOptions)
+  t.teardown(() => app.close())
+  await app.register(signalr, options)
+  await setup(app)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  return { app, baseUrl: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}` }
+}
