@@ -1,14 +1,14 @@
 import type { HubProtocol } from './hub-protocol.js'
 import { jsonProtocol } from './json.js'
+import { messagePackProtocol } from './messagepack.js'
 
 export type ProtocolName = 'json' | 'messagepack'
 
-/**
- * The codecs this build ships. MessagePack is accepted in options so configs
- * written for ASP.NET keep working; until its codec lands, a client asking for
- * it gets the standard "not supported" handshake error.
- */
-const registry: ReadonlyMap<string, HubProtocol> = new Map([[jsonProtocol.name, jsonProtocol]])
+/** The codecs this build ships, by name. */
+const registry: ReadonlyMap<string, HubProtocol> = new Map([
+  [jsonProtocol.name, jsonProtocol],
+  [messagePackProtocol.name, messagePackProtocol]
+])
 
 /** The enabled protocols, keyed by lower-case name for the handshake lookup. */
 export function resolveProtocols (names: readonly ProtocolName[]): Map<string, HubProtocol> {
