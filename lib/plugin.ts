@@ -51,8 +51,8 @@ declare module 'fastify' {
   }
 }
 
-/** Transports this build can serve. SSE and long polling arrive with their transport files. */
-const SERVED_TRANSPORTS: readonly TransportName[] = ['webSockets']
+/** ASP.NET's advertising order, which is also the order clients try them in. */
+const TRANSPORT_ORDER: readonly TransportName[] = ['webSockets', 'serverSentEvents', 'longPolling']
 
 /** Largest WebSocket frame `ws` accepts before our own framing sees it (0 = unlimited). */
 function framePayloadLimit (options: ResolvedHubOptions): number {
@@ -117,7 +117,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
       runtime: runtimeFor(hub, fullPath),
       options: resolved,
       protocols: resolveProtocols(resolved.protocols),
-      transports: resolved.transports.filter((t) => SERVED_TRANSPORTS.includes(t))
+      transports: TRANSPORT_ORDER.filter((t) => resolved.transports.includes(t))
     })
     paths.add(fullPath)
     store.requireResolution(Math.min(resolved.keepAliveInterval, resolved.clientTimeoutInterval, resolved.handshakeTimeout,

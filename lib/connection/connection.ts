@@ -67,6 +67,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   readonly lifecycleContext: InvocationContext
   protocol: HubProtocol | null = null
   createdAt: number
+  closedAt = 0
   lastReceivedAt: number
   lastSentAt: number
   /** True while `onConnected` runs: client results to the caller are refused then (as in ASP.NET). */
@@ -326,6 +327,12 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   /** Called by the shared heartbeat: handshake timeout, keep-alive, client timeout, result deadlines. */
   tick (now: number): void {
     const options = this.options
+    this.transport.tick?.(now, options.longPollTimeout, options.disconnectTimeout)
+    if (this.state === State.Closed) {
+      // A lingering transport has had its grace period: forget the token.
+      if (now - this.closedAt >= options.disconnectTimeout) this.store.remove(this)
+      return
+    }
     if (this.state === State.Handshaking) {
       if (now - this.createdAt >= options.handshakeTimeout) this.failHandshake(HANDSHAKE_CANCELED)
       return
@@ -366,9 +373,11 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   }
 
   /** Server shutdown: tell the client it may reconnect (to another instance). */
-  shutdown (): Promise<void> {
+  async shutdown (): Promise<void> {
     this.finish({ error: undefined, close: CLOSE_RECONNECT })
-    return this.ended
+    // Wait for the client's side of the close too (bounded by the transport's close
+    // timeout), so the Close message is not cut off when the server drops sockets.
+    await Promise.all([this.ended, this.transport.whenClosed()])
   }
 
   private finish (ending: Ending, runOnDisconnected = true): void {
@@ -379,8 +388,9 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
       this.transport.send(this.protocol!.encode(ending.close))
     }
     this.state = State.Closed
+    this.closedAt = this.store.now
     this.transport.close()
-    this.store.remove(this)
+    if (!this.transport.lingersAfterClose) this.store.remove(this)
     this.inbox.length = 0
     this.inboxHead = 0
     this.onTransportDrain()

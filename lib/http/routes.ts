@@ -1,17 +1,25 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { HubConnection } from '../connection/connection.js'
-import type { ConnectionStore, PendingConnection } from '../connection/connection-store.js'
+import type { ConnectionSlot, ConnectionStore, PendingConnection } from '../connection/connection-store.js'
 import { randomId } from '../connection/ids.js'
+import type { Transport } from '../transports/transport.js'
+import { LongPollingTransport } from '../transports/long-polling.js'
+import { ServerSentEventsTransport } from '../transports/server-sent-events.js'
 import { WebSocketTransport } from '../transports/websockets.js'
 import { negotiate, queryValue } from './negotiate.js'
 import { serializeHubRequest } from './redact.js'
 import type { RouteContext } from './route-context.js'
 
 const NOT_FOUND = 'No Connection with that ID'
+const MIN_POST_BODY_LIMIT = 1024 * 1024
 
 function textReply (reply: FastifyReply, status: number, body: string): FastifyReply {
   return reply.code(status).type('text/plain; charset=utf-8').send(body)
+}
+
+function notSupported (reply: FastifyReply, transport: string): FastifyReply {
+  return textReply(reply, 404, `${transport} transport not supported by this end point type`)
 }
 
 function userIdOf (route: RouteContext, request: FastifyRequest): string | undefined {
@@ -21,10 +29,35 @@ function userIdOf (route: RouteContext, request: FastifyRequest): string | undef
   return id === null || id === undefined ? undefined : String(id)
 }
 
+/** Replaces a pending negotiation by a live connection on `transport`. */
+function openConnection (
+  store: ConnectionStore, route: RouteContext, request: FastifyRequest, transport: Transport,
+  connectionId: string, token: string
+): HubConnection {
+  const connection = new HubConnection(route, store, transport, request, connectionId, token, userIdOf(route, request))
+  store.add(connection)
+  return connection
+}
+
+/** Finds the connection slot a request names with `id=`, answering the error itself when there is none. */
+function findSlot (store: ConnectionStore, route: RouteContext, request: FastifyRequest, reply: FastifyReply): ConnectionSlot | null {
+  const token = queryValue(request.query, 'id')
+  if (token === undefined) {
+    textReply(reply, 400, 'Connection ID required')
+    return null
+  }
+  const slot = store.get(token)
+  if (slot === undefined || slot.route !== route) {
+    textReply(reply, 404, NOT_FOUND)
+    return null
+  }
+  return slot
+}
+
 /**
  * Registers `{path}/negotiate` and the connection endpoint `{path}` on the
  * instance `mapHub` was called on, so that scope's hooks (authentication)
- * run on negotiate and on the WebSocket upgrade alike.
+ * run on negotiate, on the WebSocket upgrade and on every HTTP transport request.
  */
 export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStore, route: RouteContext): void {
   const base = route.path.endsWith('/') ? route.path.slice(0, -1) : route.path
@@ -32,7 +65,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
   const logSerializers = { req: serializeHubRequest }
   // The slot a WebSocket upgrade was checked against, from the guard to the handler.
   const upgrades = new WeakMap<FastifyRequest, PendingConnection | null>()
-  const webSockets = route.transports.includes('webSockets')
+  const enabled = new Set(route.transports)
 
   scope.route({
     method: 'POST',
@@ -53,8 +86,8 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
         done()
         return
       }
-      if (!webSockets) {
-        textReply(reply, 404, 'WebSockets transport not supported by this end point type')
+      if (!enabled.has('webSockets')) {
+        notSupported(reply, 'WebSockets')
         return
       }
       if (store.isClosing) {
@@ -74,18 +107,36 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
         return
       }
       if (!('pending' in slot)) {
-        textReply(reply, 409, '')
+        if (slot.transport.kind !== 'WebSockets') textReply(reply, 400, 'Cannot change transports mid-connection')
+        else textReply(reply, 409, '')
         return
       }
       upgrades.set(request, slot)
       done()
     },
     handler (request, reply) {
-      // Plain HTTP on the hub URL: Server-Sent Events and long polling, not served by this build.
-      if (queryValue(request.query, 'id') === undefined) return textReply(reply, 400, 'Connection ID required')
-      const accept = request.headers.accept ?? ''
-      const name = accept.includes('text/event-stream') ? 'ServerSentEvents' : 'LongPolling'
-      return textReply(reply, 404, `${name} transport not supported by this end point type`)
+      // ASP.NET's order: an event-stream Accept header means SSE, anything else long polling.
+      const sse = (request.headers.accept ?? '').includes('text/event-stream')
+      if (sse && !enabled.has('serverSentEvents')) return notSupported(reply, 'ServerSentEvents')
+      if (!sse && !enabled.has('longPolling')) return notSupported(reply, 'LongPolling')
+      const slot = findSlot(store, route, request, reply)
+      if (slot === null) return reply
+      if ('pending' in slot) {
+        if (store.isClosing) return textReply(reply, 503, 'Server is shutting down')
+        if (sse) {
+          openConnection(store, route, request, new ServerSentEventsTransport(reply), slot.connectionId, slot.token)
+          return reply
+        }
+        openConnection(store, route, request, new LongPollingTransport(store.now), slot.connectionId, slot.token)
+        // The first poll answers at once: the client's start() waits for it.
+        return reply.code(200).type('application/octet-stream').send(Buffer.alloc(0))
+      }
+      const transport = slot.transport
+      if (sse) {
+        return transport.kind === 'ServerSentEvents' ? textReply(reply, 409, '') : textReply(reply, 400, 'Cannot change transports mid-connection')
+      }
+      if (!(transport instanceof LongPollingTransport)) return textReply(reply, 400, 'Cannot change transports mid-connection')
+      return transport.handlePoll(reply, store.now)
     },
     wsHandler (socket: WebSocket, request: FastifyRequest) {
       const slot = upgrades.get(request)
@@ -95,36 +146,62 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
         socket.close(1000)
         return
       }
-      let userId: string | undefined
-      try {
-        userId = userIdOf(route, request)
-      } catch (err) {
-        request.log.error({ err }, 'getUserId failed; closing the connection')
-        socket.close(1011)
-        return
-      }
       const connectionId = slot === null ? randomId() : slot.connectionId
       const token = slot === null ? connectionId : slot.token
-      const connection = new HubConnection(route, store, new WebSocketTransport(socket), request, connectionId, token, userId)
-      store.add(connection)
+      try {
+        openConnection(store, route, request, new WebSocketTransport(socket), connectionId, token)
+      } catch (err) {
+        request.log.error({ err }, 'could not open the hub connection')
+        socket.close(1011)
+      }
     }
   })
 
-  scope.route({
-    method: ['POST', 'DELETE'],
-    url: hubUrl,
-    logSerializers,
-    handler (request, reply) {
-      const token = queryValue(request.query, 'id')
-      if (token === undefined) return textReply(reply, 400, 'Connection ID required')
-      const slot = store.get(token)
-      if (slot === undefined || slot.route !== route) return textReply(reply, 404, NOT_FOUND)
-      if (!('pending' in slot) && slot.transport.kind === 'WebSockets') {
-        return request.method === 'POST'
-          ? textReply(reply, 405, 'POST requests are not allowed for WebSocket connections.')
-          : textReply(reply, 400, 'Cannot terminate this connection using the DELETE endpoint.')
+  // POST and DELETE carry raw records, never JSON: their own context gets a
+  // byte parser for every content type (text/plain and application/octet-stream
+  // alike) without touching the user's parsers. It inherits the scope's hooks.
+  const limit = route.options.maximumReceiveMessageSize
+  const bodyLimit = limit === null ? 100 * 1024 * 1024 : Math.max(MIN_POST_BODY_LIMIT, limit * 4)
+  scope.register(async function hubSendRoutes (child) {
+    child.removeAllContentTypeParsers()
+    child.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, rawBody)
+
+    child.route({
+      method: 'POST',
+      url: hubUrl,
+      logSerializers,
+      bodyLimit,
+      async handler (request, reply) {
+        const slot = findSlot(store, route, request, reply)
+        if (slot === null) return reply
+        if ('pending' in slot || slot.isClosed) return textReply(reply, 404, NOT_FOUND)
+        const transport = slot.transport
+        if (transport instanceof WebSocketTransport) {
+          return textReply(reply, 405, 'POST requests are not allowed for WebSocket connections.')
+        }
+        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
+        await (transport as LongPollingTransport | ServerSentEventsTransport).receive(body)
+        return textReply(reply, 200, '')
       }
-      return textReply(reply, 404, 'LongPolling transport not supported by this end point type')
-    }
+    })
+
+    child.route({
+      method: 'DELETE',
+      url: hubUrl,
+      logSerializers,
+      handler (request, reply) {
+        const slot = findSlot(store, route, request, reply)
+        if (slot === null) return reply
+        if ('pending' in slot || !(slot.transport instanceof LongPollingTransport)) {
+          return textReply(reply, 400, 'Cannot terminate this connection using the DELETE endpoint.')
+        }
+        slot.transport.terminate()
+        return textReply(reply, 202, '')
+      }
+    })
   })
+}
+
+function rawBody (_request: FastifyRequest, body: Buffer | string, done: (err: Error | null, body?: unknown) => void): void {
+  done(null, body)
 }

@@ -27,7 +27,8 @@ export function scanHandshake (buffered: Buffer, maxSize: number | null): Handsh
     if (maxSize !== null && buffered.length > maxSize) throw new ProtocolError(HANDSHAKE_CANCELED)
     return { done: false }
   }
-  if (maxSize !== null && end > maxSize) throw new ProtocolError(HANDSHAKE_CANCELED)
+  // The separator counts toward the limit, as in ASP.NET.
+  if (maxSize !== null && end >= maxSize) throw new ProtocolError(HANDSHAKE_CANCELED)
   return { done: true, request: buffered.toString('utf8', 0, end), rest: buffered.subarray(end + 1) }
 }
 

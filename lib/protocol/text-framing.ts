@@ -30,7 +30,8 @@ export class TextRecordSplitter {
     let start = 0
     let end = data.indexOf(RECORD_SEPARATOR, start)
     while (end !== -1) {
-      if (end - start > this.maxRecordSize) throw messageTooLarge(this.maxRecordSize)
+      // As in ASP.NET, the separator counts: record + RS must fit in the limit.
+      if (end - start >= this.maxRecordSize) throw messageTooLarge(this.maxRecordSize)
       out.push(data.toString('utf8', start, end))
       start = end + 1
       end = data.indexOf(RECORD_SEPARATOR, start)

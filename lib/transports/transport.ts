@@ -20,6 +20,11 @@ export interface Transport {
   readonly transferFormats: readonly TransferFormat[]
   /** Keep-alive pings travel on this transport (long polling has inherent keep-alive). */
   readonly needsKeepAlive: boolean
+  /**
+   * The connection stays findable by its token for a while after it closed, so
+   * the client's last request is answered properly (long polling's final 204).
+   */
+  readonly lingersAfterClose: boolean
   attach (owner: TransportOwner): void
   /** Selects text or binary frames once the handshake has picked the protocol. */
   setBinary (binary: boolean): void
@@ -34,4 +39,8 @@ export interface Transport {
   resume (): void
   /** Ends the transport gracefully, after what was queued is sent. */
   close (): void
+  /** Resolves once the underlying socket or response is really closed (for shutdown). */
+  whenClosed (): Promise<void>
+  /** Heartbeat for transports with timers of their own (long polling). */
+  tick? (now: number, pollTimeout: number, disconnectTimeout: number): void
 }

@@ -35,6 +35,7 @@ function socketOnClose (this: OwnedSocket, code: number): void {
     transport.closeTimer = null
   }
   transport.owner?.onTransportClose(error)
+  transport.resolveClosed?.()
 }
 
 function socketOnError (this: OwnedSocket): void {
@@ -51,9 +52,12 @@ export class WebSocketTransport implements Transport {
   readonly kind = 'WebSockets' as const
   readonly transferFormats = FORMATS
   readonly needsKeepAlive = true
+  readonly lingersAfterClose = false
   owner: TransportOwner | null = null
   closed = false
   closeTimer: NodeJS.Timeout | null = null
+  resolveClosed: (() => void) | null = null
+  private closedPromise: Promise<void> | null = null
   private readonly socket: OwnedSocket
   private frameOptions = TEXT_FRAME
 
@@ -99,6 +103,11 @@ export class WebSocketTransport implements Transport {
 
   resume (): void {
     if (!this.closed) this.socket.resume()
+  }
+
+  whenClosed (): Promise<void> {
+    if (this.socket.readyState === 3 /* CLOSED */) return Promise.resolve()
+    return this.closedPromise ??= new Promise((resolve) => { this.resolveClosed = resolve })
   }
 
   close (): void {

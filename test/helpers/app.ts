@@ -20,7 +20,10 @@ export async function startApp (
   options: SignalRPluginOptions = {},
   fastifyOptions: FastifyServerOptions = {}
 ): Promise<TestApp> {
-  const app = Fastify(fastifyOptions)
+  // Clients in this process keep pre-connected sockets that never send a request;
+  // Node would wait for them until its headers timeout, so close everything. Hub
+  // connections have already been closed gracefully by then (the plugin's preClose).
+  const app = Fastify({ forceCloseConnections: true, ...fastifyOptions })
   t.teardown(() => app.close())
   await app.register(signalr, options)
   await setup(app)
