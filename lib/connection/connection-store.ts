@@ -9,6 +9,8 @@ export interface PendingConnection {
   readonly connectionId: string
   readonly token: string
   readonly createdAt: number
+  /** Both sides agreed on stateful reconnect in negotiate. */
+  readonly stateful: boolean
 }
 
 export type ConnectionSlot = PendingConnection | HubConnection
@@ -48,9 +50,9 @@ export class ConnectionStore {
   }
 
   /** Records a negotiate answer (POST negotiate). */
-  createPending (route: RouteContext, negotiateVersion: number): PendingConnection {
+  createPending (route: RouteContext, negotiateVersion: number, stateful: boolean): PendingConnection {
     const ids = newConnectionIds(negotiateVersion)
-    const slot: PendingConnection = { pending: true, route, ...ids, createdAt: this.now }
+    const slot: PendingConnection = { pending: true, route, ...ids, createdAt: this.now, stateful }
     this.slots.set(slot.token, slot)
     this.ensureTimer()
     return slot

@@ -13,11 +13,13 @@ import type { HubProtocol, MessageReader } from '../protocol/hub-protocol.js'
 import { MessageType, PING, type CloseMessage, type HubMessage } from '../protocol/messages.js'
 import { ProtocolError } from '../protocol/protocol-error.js'
 import type { Transport, TransportOwner } from '../transports/transport.js'
+import { DETACHED } from '../transports/detached.js'
 import { ClientResults } from '../dispatcher/client-results.js'
 import { dispatchMessage } from '../dispatcher/dispatcher.js'
 import { InvocationLimit } from '../dispatcher/invocation-limit.js'
 import type { ClientStreamReader } from '../dispatcher/streams.js'
 import type { ConnectionStore } from './connection-store.js'
+import { isTrackable, ReconnectBuffer } from './reconnect-buffer.js'
 
 const enum State { Handshaking, Connected, Closed }
 
@@ -25,6 +27,8 @@ const PING_MESSAGE = new SerializedMessage(PING)
 const CLOSE_PLAIN: CloseMessage = Object.freeze({ type: MessageType.Close })
 const CLOSE_RECONNECT: CloseMessage = Object.freeze({ type: MessageType.Close, allowReconnect: true })
 const EMPTY = Buffer.alloc(0)
+/** Both ASP.NET and the client acknowledge at most about once a second. */
+const ACK_INTERVAL = 1000
 
 /** Why a connection ends, and what the client is told. */
 interface Ending {
@@ -47,7 +51,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   readonly runtime: HubRuntime
   readonly options: ResolvedHubOptions
   readonly store: ConnectionStore
-  readonly transport: Transport
+  /** Replaced when a stateful-reconnect client comes back on a new WebSocket. */
+  transport: Transport
   readonly request: FastifyRequest
   readonly userId: string | undefined
   readonly log: FastifyBaseLogger
@@ -83,13 +88,22 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   private draining = false
   private drainWaiters: Array<() => void> | null = null
   private resolveEnded!: () => void
+  /** The client asked for stateful reconnect in negotiate (it takes effect with handshake version 2). */
+  private readonly statefulRequested: boolean
+  /** Set once stateful reconnect is on for this connection. */
+  private stateful: ReconnectBuffer | null = null
+  /** When the transport dropped and the connection began waiting for the client to come back (0: attached). */
+  private detachedAt = 0
+  private detachError: Error | undefined
+  private lastAckAt = 0
   /** Created once so readers and slots can wake the connection without a closure per message. */
   readonly wake: () => void
 
   constructor (
     route: RouteContext, store: ConnectionStore, transport: Transport, request: FastifyRequest,
-    connectionId: string, token: string, userId: string | undefined
+    connectionId: string, token: string, userId: string | undefined, statefulRequested = false
   ) {
+    this.statefulRequested = statefulRequested
     this.connectionId = connectionId
     this.token = token
     this.route = route
@@ -123,8 +137,11 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   onTransportData (data: Buffer): void {
     this.lastReceivedAt = this.store.now
     if (this.state === State.Connected) {
+      const inbox = this.inbox as HubMessage[]
+      const before = inbox.length
       try {
-        this.reader!.read(data, this.inbox as HubMessage[])
+        this.reader!.read(data, inbox)
+        if (this.stateful !== null) this.sequenceIncoming(inbox, before)
       } catch (err) {
         this.closeWithError(err)
         return
@@ -133,6 +150,31 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     } else if (this.state === State.Handshaking) {
       this.readHandshake(data)
     }
+  }
+
+  /**
+   * Stateful reconnect: takes Ack and Sequence out of the newly read messages
+   * and drops client messages replayed after a reconnect that were already taken.
+   */
+  private sequenceIncoming (inbox: HubMessage[], from: number): void {
+    const stateful = this.stateful!
+    let write = from
+    for (let read = from; read < inbox.length; read++) {
+      const message = inbox[read]!
+      if (message.type === MessageType.Ack) {
+        if (stateful.ack(message.sequenceId)) this.onTransportDrain()
+        continue
+      }
+      if (message.type === MessageType.Sequence) {
+        if (!stateful.resetIncoming(message.sequenceId)) {
+          throw new ProtocolError("Sequence ID greater than amount of messages we've received.")
+        }
+        continue
+      }
+      if (isTrackable(message) && !stateful.acceptIncoming()) continue
+      inbox[write++] = message
+    }
+    inbox.length = write
   }
 
   private drainInbox (): void {
@@ -194,6 +236,10 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     }
     const protocol = result.protocol
     this.protocol = protocol
+    // Stateful reconnect needs both sides: negotiated, and handshake version 2 (WebSockets only).
+    if (this.statefulRequested && result.version >= 2 && this.transport.kind === 'WebSockets') {
+      this.stateful = new ReconnectBuffer(this.options.statefulReconnectBufferSize)
+    }
     this.reader = protocol.createReader(this.options.maximumReceiveMessageSize)
     this.transport.setBinary(protocol.transferFormat === 'Binary')
     this.transport.send(HANDSHAKE_OK)
@@ -252,7 +298,43 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   }
 
   onTransportClose (error: Error | undefined): void {
+    if (this.stateful !== null && this.state === State.Connected && this.detachedAt === 0) {
+      // The client may come back on a new WebSocket with the same token within the disconnect timeout.
+      this.transport = DETACHED
+      this.detachedAt = this.store.now
+      this.detachError = error ?? new Error('The WebSocket closed and the client did not reconnect in time.')
+      this.log.debug('transport lost; waiting for a stateful reconnect')
+      return
+    }
     this.finish({ error, close: null })
+  }
+
+  /** True while a stateful connection waits for its client to reconnect. */
+  get canReattach (): boolean {
+    return this.detachedAt !== 0 && this.state === State.Connected
+  }
+
+  /**
+   * A stateful-reconnect client is back on a new WebSocket: announce where our
+   * replay starts (Sequence), then resend everything it has not acknowledged.
+   * No new handshake and no second onConnected.
+   */
+  reattach (transport: Transport): void {
+    const stateful = this.stateful!
+    this.transport = transport
+    this.detachedAt = 0
+    this.detachError = undefined
+    transport.attach(this)
+    transport.setBinary(this.protocol!.transferFormat === 'Binary')
+    // Half a record from the old socket can never be completed.
+    this.reader = this.protocol!.createReader(this.options.maximumReceiveMessageSize)
+    transport.send(this.protocol!.encode({ type: MessageType.Sequence, sequenceId: stateful.replayStart }))
+    for (const bytes of stateful.unacked()) transport.send(bytes)
+    if (this.blocked) transport.pause()
+    this.lastReceivedAt = this.store.now
+    this.lastSentAt = this.store.now
+    this.log.debug('stateful reconnect')
+    this.onTransportDrain()
   }
 
   onTransportDrain (): void {
@@ -279,21 +361,31 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
 
   sendSerialized (message: SerializedMessage): void {
     if (this.state !== State.Connected) return
-    this.write(message.encode(this.protocol!))
+    this.write(message.encode(this.protocol!), this.stateful !== null && isTrackable(message.message))
   }
 
   sendMessage (message: HubMessage): void {
     if (this.state !== State.Connected) return
-    this.write(this.protocol!.encode(message))
+    this.write(this.protocol!.encode(message), this.stateful !== null && isTrackable(message))
   }
 
-  private write (bytes: Buffer): void {
-    const transport = this.transport
-    if (transport.bufferedAmount > this.options.maximumSendBufferSize) {
+  /** Bytes written but not yet delivered: the socket's queue plus, with stateful reconnect, the unacknowledged. */
+  get pendingBytes (): number {
+    return this.transport.bufferedAmount + (this.stateful !== null ? this.stateful.unackedBytes : 0)
+  }
+
+  /** A producer (a stream) should wait: the client is behind, or the reconnect buffer is full. */
+  shouldWait (highWaterMark: number): boolean {
+    return this.transport.bufferedAmount > highWaterMark || (this.stateful !== null && this.stateful.isFull)
+  }
+
+  private write (bytes: Buffer, trackable: boolean): void {
+    if (this.pendingBytes > this.options.maximumSendBufferSize) {
       this.dropSlowClient()
       return
     }
-    transport.send(bytes)
+    if (trackable) this.stateful!.track(bytes)
+    this.transport.send(bytes)
     this.lastSentAt = this.store.now
   }
 
@@ -338,6 +430,15 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
       return
     }
     if (this.state !== State.Connected) return
+    if (this.detachedAt !== 0) {
+      if (now - this.detachedAt >= options.disconnectTimeout) this.finish({ error: this.detachError, close: null })
+      return
+    }
+    if (this.stateful !== null && now - this.lastAckAt >= ACK_INTERVAL) {
+      this.lastAckAt = now
+      const sequenceId = this.stateful.takeAck()
+      if (sequenceId !== 0) this.transport.send(this.protocol!.encode({ type: MessageType.Ack, sequenceId }))
+    }
     if (this.transport.needsKeepAlive) {
       // While reading is paused the client's pings cannot arrive; ASP.NET pauses the timeout then too.
       if (!this.blocked && now - this.lastReceivedAt >= options.clientTimeoutInterval) {

@@ -251,7 +251,7 @@ async function pumpStream (context: InvocationContext, method: MethodDescriptor,
       const step = await iterator.next()
       if (step.done === true || context.cancelled) break
       connection.sendMessage({ type: MessageType.StreamItem, invocationId, item: step.value })
-      if (connection.transport.bufferedAmount > highWaterMark) await connection.waitForDrain()
+      if (connection.shouldWait(highWaterMark)) await connection.waitForDrain()
     }
     if (context.cancelled) await iterator.return?.()
   } catch (err) {

@@ -54,9 +54,12 @@ export function negotiate (route: RouteContext, store: ConnectionStore, request:
     }
     version = Math.min(n, MAX_NEGOTIATE_VERSION)
   }
-  const slot = store.createPending(route, version)
+  // Stateful reconnect only when the hub allows it and the client asked (and only WebSockets carry it).
+  const stateful = route.options.allowStatefulReconnects && route.transports.includes('webSockets') &&
+    queryValue(request.query, 'useStatefulReconnect') === 'true'
+  const slot = store.createPending(route, version, stateful)
   const transports = route.transports.map((name) => TRANSPORT_ENTRIES[name]).join(',')
-  const body = '{"negotiateVersion":' + version +
+  const body = (stateful ? '{"useStatefulReconnect":true,"negotiateVersion":' : '{"negotiateVersion":') + version +
     ',"connectionId":' + JSON.stringify(slot.connectionId) +
     (version >= 1 ? ',"connectionToken":' + JSON.stringify(slot.token) : '') +
     ',"availableTransports":[' + transports + ']}'

@@ -32,9 +32,9 @@ function userIdOf (route: RouteContext, request: FastifyRequest): string | undef
 /** Replaces a pending negotiation by a live connection on `transport`. */
 function openConnection (
   store: ConnectionStore, route: RouteContext, request: FastifyRequest, transport: Transport,
-  connectionId: string, token: string
+  connectionId: string, token: string, stateful = false
 ): HubConnection {
-  const connection = new HubConnection(route, store, transport, request, connectionId, token, userIdOf(route, request))
+  const connection = new HubConnection(route, store, transport, request, connectionId, token, userIdOf(route, request), stateful)
   store.add(connection)
   return connection
 }
@@ -64,7 +64,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
   const hubUrl = base === '' ? '/' : base
   const logSerializers = { req: serializeHubRequest }
   // The slot a WebSocket upgrade was checked against, from the guard to the handler.
-  const upgrades = new WeakMap<FastifyRequest, PendingConnection | null>()
+  const upgrades = new WeakMap<FastifyRequest, PendingConnection | HubConnection | null>()
   const enabled = new Set(route.transports)
 
   scope.route({
@@ -107,6 +107,12 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
         return
       }
       if (!('pending' in slot)) {
+        if (slot.canReattach) {
+          // A stateful-reconnect client coming back after its WebSocket dropped.
+          upgrades.set(request, slot)
+          done()
+          return
+        }
         if (slot.transport.kind !== 'WebSockets') textReply(reply, 400, 'Cannot change transports mid-connection')
         else textReply(reply, 409, '')
         return
@@ -141,6 +147,11 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
     wsHandler (socket: WebSocket, request: FastifyRequest) {
       const slot = upgrades.get(request)
       upgrades.delete(request)
+      if (slot instanceof HubConnection) {
+        if (slot.canReattach && !store.isClosing) slot.reattach(new WebSocketTransport(socket))
+        else socket.close(1000)
+        return
+      }
       // The negotiation may have expired or been taken while the upgrade completed.
       if (slot === undefined || (slot !== null && store.get(slot.token) !== slot) || store.isClosing) {
         socket.close(1000)
@@ -149,7 +160,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
       const connectionId = slot === null ? randomId() : slot.connectionId
       const token = slot === null ? connectionId : slot.token
       try {
-        openConnection(store, route, request, new WebSocketTransport(socket), connectionId, token)
+        openConnection(store, route, request, new WebSocketTransport(socket), connectionId, token, slot?.stateful ?? false)
       } catch (err) {
         request.log.error({ err }, 'could not open the hub connection')
         socket.close(1011)

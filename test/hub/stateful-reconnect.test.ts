@@ -1,0 +1,115 @@
+import t from 'tap'
+import { z } from 'zod'
+import type { WebSocket } from 'ws'
+import { defineHub } from '../../lib/index.js'
+import { startApp } from '../helpers/app.js'
+import { connectCell } from '../helpers/matrix.js'
+
+const WS_JSON = { transport: 'WebSockets', protocol: 'json', name: 'WebSockets/json' } as const
+const WS_MSGPACK = { transport: 'WebSockets', protocol: 'messagepack', name: 'WebSockets/messagepack' } as const
+
+function makeHub () {
+  const state = { connected: 0, disconnected: 0, pushed: [] as number[], cut: null as null | (() => void) }
+  const hub = defineHub({
+    methods: {
+      Counter: {
+        args: [z.number(), z.number()],
+        stream: true,
+        async * handler (hub, count, cutAt) {
+          for (let i = 0; i < count && !hub.signal.aborted; i++) {
+            if (i === cutAt) state.cut?.()
+            yield i
+            await new Promise((resolve) => setImmediate(resolve))
+          }
+        }
+      },
+      Push: { args: [z.number()], handler (_hub, n) { state.pushed.push(n) } },
+      Pushed: { args: [], handler: () => state.pushed }
+    },
+    onConnected () { state.connected++ },
+    onDisconnected () { state.disconnected++ }
+  })
+  return { hub, state }
+}
+
+/** Drops every server-side WebSocket abruptly, as a network blip would. */
+function cutAll (app: { websocketServer: { clients: Set<WebSocket> } }): void {
+  for (const socket of app.websocketServer.clients) socket.terminate()
+}
+
+/** Counts WebSocket upgrades the server accepts (a reconnect is a second one). */
+function countUpgrades (app: unknown): { count: number } {
+  const counter = { count: 0 }
+  ;(app as { websocketServer: { on (e: string, f: () => void): void } }).websocketServer.on('connection', () => { counter.count++ })
+  return counter
+}
+
+for (const cell of [WS_JSON, WS_MSGPACK]) {
+  t.test(`${cell.name}: a stream cut mid-way loses and duplicates nothing`, async (t) => {
+    const { hub, state } = makeHub()
+    const { app, baseUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub, { allowStatefulReconnects: true }) })
+    const upgrades = countUpgrades(app)
+    const c = await connectCell(t, `${baseUrl}/hub`, cell, { statefulReconnect: true })
+    let reconnects = 0
+    c.onreconnected(() => { reconnects++ })
+    state.cut = () => { cutAll(app as never) }
+    const items: number[] = []
+    await new Promise<void>((resolve, reject) => {
+      c.stream('Counter', 200, 50).subscribe({ next: (v) => { items.push(v as number) }, complete: resolve, error: reject })
+    })
+    t.same(items, Array.from({ length: 200 }, (_, i) => i), 'every item exactly once, in order')
+    t.equal(c.state, 'Connected')
+    t.equal(reconnects, 0, 'no full reconnect: the same logical connection')
+    t.equal(state.connected, 1, 'onConnected ran once')
+    t.equal(state.disconnected, 0, 'onDisconnected did not run')
+    t.equal(upgrades.count, 2, 'the WebSocket really was cut and reopened')
+  })
+
+  t.test(`${cell.name}: client messages sent around a cut arrive exactly once`, async (t) => {
+    const { hub, state } = makeHub()
+    const { app, baseUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub, { allowStatefulReconnects: true }) })
+    const upgrades = countUpgrades(app)
+    const c = await connectCell(t, `${baseUrl}/hub`, cell, { statefulReconnect: true })
+    const sends: Array<Promise<void>> = []
+    for (let i = 0; i < 100; i++) {
+      if (i === 40) cutAll(app as never)
+      sends.push(c.send('Push', i))
+    }
+    await Promise.all(sends)
+    t.same(await c.invoke('Pushed'), Array.from({ length: 100 }, (_, i) => i))
+    t.equal(state.connected, 1)
+    t.equal(upgrades.count, 2, 'the WebSocket really was cut and reopened')
+  })
+}
+
+t.test('without allowStatefulReconnects the server does not offer it', async (t) => {
+  const { hub } = makeHub()
+  const { baseUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub) })
+  const res = await fetch(`${baseUrl}/hub/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: 'POST' })
+  const body = await res.json() as Record<string, unknown>
+  t.notOk('useStatefulReconnect' in body)
+})
+
+t.test('a dropped stateful connection that never comes back ends after the disconnect timeout', async (t) => {
+  const { hub, state } = makeHub()
+  let ended!: () => void
+  const disconnected = new Promise<void>((resolve) => { ended = resolve })
+  const { app, baseUrl } = await startApp(t, (app) => {
+    app.mapHub('/hub', defineHub({ methods: {}, onDisconnected: (_h, err) => { t.ok(err, 'with an error'); ended() } }), {
+      allowStatefulReconnects: true, disconnectTimeout: 100
+    })
+    app.mapHub('/other', hub)
+  })
+  const res = await fetch(`${baseUrl}/hub/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: 'POST' })
+  const { connectionToken, useStatefulReconnect } = await res.json() as { connectionToken: string, useStatefulReconnect: boolean }
+  t.equal(useStatefulReconnect, true)
+  const { default: WebSocket } = await import('ws')
+  const ws = new WebSocket(`${baseUrl.replace('http', 'ws')}/hub?id=${connectionToken}`)
+  await new Promise((resolve) => ws.once('open', resolve))
+  ws.send('{"protocol":"json","version":2}\u001e')
+  await new Promise((resolve) => ws.once('message', resolve))
+  ws.terminate()
+  await disconnected
+  t.equal(state.connected, 0)
+  void app
+})
