@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { ERR_OPTION, SignalRError } from './errors.js'
 import type { ProtocolName } from './protocol/index.js'
+import { isBackplane, type Backplane } from './backplane/backplane.js'
 
 export type TransportName = 'webSockets' | 'serverSentEvents' | 'longPolling'
 
@@ -105,7 +106,9 @@ const hubOptionsSchema = z.strictObject(hubOptionsShape)
 
 const pluginOptionsSchema = z.strictObject({
   ...hubOptionsShape,
-  backplane: z.object({}, { error: 'must be a backplane object' }).loose().optional(),
+  backplane: z.custom<Backplane>(isBackplane, {
+    error: 'must be a backplane (publish, subscribe, unsubscribe, close), e.g. redisBackplane({ redis })'
+  }).optional(),
   connectionTokenSecret: z.string({ error: 'must be a string' }).min(16, 'must be at least 16 characters').optional()
 })
 

@@ -9,7 +9,10 @@ import { methodTableOf } from './hub/define-hub.js'
 import type { HubContext } from './hub/hub-context.js'
 import { HubRuntime } from './hub/hub-runtime.js'
 import type { AnyHubDefinition, HubDefinition } from './hub/types.js'
+import type { Backplane } from './backplane/backplane.js'
+import type { HubLifetimeManager } from './lifetime/lifetime-manager.js'
 import { LocalLifetimeManager } from './lifetime/local.js'
+import { ScaledLifetimeManager } from './lifetime/scaled.js'
 import {
   resolveHubOptions, resolvePluginOptions, type HubOptions, type ResolvedHubOptions, type TransportName
 } from './options.js'
@@ -18,8 +21,8 @@ import type { ProtocolName } from './protocol/index.js'
 
 /** Options of `app.register(signalr, options)` (AddSignalR + HubOptions). */
 export interface SignalRPluginOptions extends HubOptions {
-  /** Scale-out backplane; in-memory when absent. */
-  backplane?: object
+  /** Scale-out backplane (`redisBackplane(...)`); in-memory when absent. */
+  backplane?: Backplane
   /** Shared by servers so a WebSocket may connect to any of them (scale-out). */
   connectionTokenSecret?: string
 }
@@ -66,6 +69,14 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
   const store = new ConnectionStore()
   const runtimes = new Map<AnyHubDefinition, HubRuntime>()
   const paths = new Set<string>()
+  const backplane = (rawOptions as SignalRPluginOptions | undefined)?.backplane
+  if (backplane !== undefined) {
+    (backplane as { setLogger?: (log: typeof fastify.log) => void }).setLogger?.(fastify.log)
+    // Subscriptions are made once every hub is mapped.
+    fastify.addHook('onReady', async () => {
+      await Promise.all([...runtimes.values()].map((runtime) => (runtime.lifetime as ScaledLifetimeManager).start()))
+    })
+  }
   store.requireResolution(Math.min(options.keepAliveInterval, options.clientTimeoutInterval, options.handshakeTimeout,
     options.disconnectTimeout, options.clientResultTimeout))
 
@@ -74,6 +85,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
   fastify.addHook('preClose', async () => {
     await store.shutdown()
     await Promise.all([...runtimes.values()].map((runtime) => runtime.lifetime.close()))
+    await backplane?.close()
   })
 
   if (!fastify.hasPlugin('@fastify/websocket')) {
@@ -84,7 +96,14 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
     let runtime = runtimes.get(hub)
     if (runtime === undefined) {
       const name = hub.name ?? path
-      runtime = new HubRuntime(hub, name, methodTableOf(hub)!, new LocalLifetimeManager(), fastify.log)
+      const lifetime: HubLifetimeManager = backplane === undefined
+        ? new LocalLifetimeManager()
+        : new ScaledLifetimeManager(backplane, name, {
+          prefix: (backplane as { prefix?: string }).prefix ?? '',
+          timeout: options.clientResultTimeout,
+          log: fastify.log
+        })
+      runtime = new HubRuntime(hub, name, methodTableOf(hub)!, lifetime, fastify.log)
       runtimes.set(hub, runtime)
     }
     return runtime

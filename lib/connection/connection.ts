@@ -361,7 +361,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
 
   sendSerialized (message: SerializedMessage): void {
     if (this.state !== State.Connected) return
-    this.write(message.encode(this.protocol!), this.stateful !== null && isTrackable(message.message))
+    this.write(message.encode(this.protocol!), this.stateful !== null && message.trackable)
   }
 
   sendMessage (message: HubMessage): void {

@@ -1,5 +1,5 @@
 import type { HubProtocol } from '../protocol/hub-protocol.js'
-import type { HubMessage } from '../protocol/messages.js'
+import { MessageType, type HubMessage } from '../protocol/messages.js'
 
 /**
  * An outgoing message with its encoding cached per protocol, so a broadcast is
@@ -7,18 +7,30 @@ import type { HubMessage } from '../protocol/messages.js'
  * of ASP.NET's SerializedHubMessage). Two slots cover the two protocols.
  */
 export class SerializedMessage {
-  readonly message: HubMessage
+  /** Null for a message that arrived already encoded (from the backplane). */
+  readonly message: HubMessage | null
+  /** Counts for stateful reconnect (everything but pings; backplane messages are invocations). */
+  readonly trackable: boolean
   private json: Buffer | null = null
   private binary: Buffer | null = null
 
-  constructor (message: HubMessage) {
+  constructor (message: HubMessage | null) {
     this.message = message
+    this.trackable = message === null || message.type <= MessageType.CancelInvocation
+  }
+
+  /** A message another server encoded for every protocol. */
+  static fromEncoded (json: Buffer, binary: Buffer): SerializedMessage {
+    const serialized = new SerializedMessage(null)
+    serialized.json = json
+    serialized.binary = binary
+    return serialized
   }
 
   encode (protocol: HubProtocol): Buffer {
     if (protocol.transferFormat === 'Text') {
-      return this.json ??= protocol.encode(this.message)
+      return this.json ??= protocol.encode(this.message!)
     }
-    return this.binary ??= protocol.encode(this.message)
+    return this.binary ??= protocol.encode(this.message!)
   }
 }

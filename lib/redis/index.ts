@@ -1,0 +1,31 @@
+import { createRequire } from 'node:module'
+import type { Redis } from 'ioredis'
+import { createRedisBackplane, type RedisBackplane, type RedisBackplaneOptions } from './redis-backplane.js'
+
+export type { RedisBackplane, RedisBackplaneOptions } from './redis-backplane.js'
+
+function isRedisClient (value: unknown): value is Redis {
+  return value !== null && typeof value === 'object' && typeof (value as Redis).duplicate === 'function' &&
+    typeof (value as Redis).publish === 'function'
+}
+
+/**
+ * Scale-out over Redis (AddStackExchangeRedis): every selector, group change
+ * and client result works across the servers sharing the Redis.
+ *
+ * @example
+ * await app.register(signalr, { backplane: redisBackplane({ redis: new Redis(process.env.REDIS_URL) }) })
+ */
+export function redisBackplane (options: RedisBackplaneOptions): RedisBackplane {
+  if (options === null || typeof options !== 'object' || options.redis === null || typeof options.redis !== 'object') {
+    throw new TypeError('redisBackplane: `redis` must be an ioredis client or ioredis options')
+  }
+  if (options.prefix !== undefined && typeof options.prefix !== 'string') {
+    throw new TypeError('redisBackplane: `prefix` must be a string')
+  }
+  if (isRedisClient(options.redis)) return createRedisBackplane(options.redis, false, options)
+  // ioredis is an optional peer dependency: load it only when asked to make a client.
+  const IORedis = createRequire(import.meta.url)('ioredis') as typeof import('ioredis')
+  const client = new IORedis.Redis({ maxRetriesPerRequest: 1, ...options.redis })
+  return createRedisBackplane(client, true, options)
+}

@@ -1,0 +1,71 @@
+import t from 'tap'
+import { z } from 'zod'
+import { defineHub, MemoryBus, memoryBackplane } from '../../lib/index.js'
+import { startApp } from '../helpers/app.js'
+import { connect, nextMessage } from '../helpers/clients.js'
+
+const hub = defineHub({
+  name: 'scaled',
+  methods: {
+    WhoAmI: { args: [], handler: (h) => h.connectionId },
+    ToAll: { args: [z.string()], handler: (h, s) => h.clients.all.send('msg', s) },
+    ToGroup: { args: [z.string(), z.string()], handler: (h, g, s) => h.clients.group(g).send('msg', s) },
+    ToGroups: { args: [z.array(z.string()), z.string()], handler: (h, g, s) => h.clients.groups(g).send('msg', s) },
+    ToClient: { args: [z.string(), z.string()], handler: (h, id, s) => h.clients.client(id).send('msg', s) },
+    AddTo: { args: [z.string(), z.string()], handler: (h, id, g) => h.groups.add(id, g) },
+    RemoveFrom: { args: [z.string(), z.string()], handler: (h, id, g) => h.groups.remove(id, g) },
+    Ask: { args: [z.string()], handler: (h, id) => h.clients.client(id).invoke('answer') }
+  }
+})
+
+t.test('two servers on one memory bus', async (t) => {
+  const bus = new MemoryBus()
+  const a = await startApp(t, (app) => { app.mapHub('/hub', hub) }, { backplane: memoryBackplane(bus), clientResultTimeout: 500, enableDetailedErrors: true })
+  const b = await startApp(t, (app) => { app.mapHub('/hub', hub) }, { backplane: memoryBackplane(bus), clientResultTimeout: 500, enableDetailedErrors: true })
+  const ca = await connect(t, `${a.baseUrl}/hub`)
+  const cb = await connect(t, `${b.baseUrl}/hub`)
+  const idB = await cb.invoke('WhoAmI') as string
+
+  let received = [nextMessage(ca, 'msg'), nextMessage(cb, 'msg')]
+  await ca.invoke('ToAll', 'one')
+  t.same(await Promise.all(received), [['one'], ['one']], 'all reaches both servers')
+
+  // A group change for a connection that lives on the other server.
+  await ca.invoke('AddTo', idB, 'g')
+  received = [nextMessage(cb, 'msg')]
+  await ca.invoke('ToGroup', 'g', 'two')
+  t.same(await received[0], ['two'], 'group member on the other server')
+
+  received = [nextMessage(cb, 'msg')]
+  await ca.invoke('ToClient', idB, 'three')
+  t.same(await received[0], ['three'], 'client(id) on the other server')
+
+  cb.on('answer', () => 'from b')
+  t.equal(await ca.invoke('Ask', idB), 'from b', 'client result across servers')
+
+  // Both groups on the same connection: one copy. Everything cb receives from
+  // here on is recorded by one handler; a barrier message ends each phase.
+  await ca.invoke('AddTo', idB, 'h')
+  const copies: unknown[] = []
+  let waiter: { value: string, resolve: () => void } | null = null
+  cb.on('msg', (s: string) => {
+    copies.push(s)
+    if (waiter !== null && waiter.value === s) waiter.resolve()
+  })
+  const until = (value: string): Promise<void> => new Promise((resolve) => { waiter = { value, resolve } })
+  await ca.invoke('ToGroups', ['g', 'h'], 'once')
+  let barrier = until('barrier')
+  await ca.invoke('ToClient', idB, 'barrier')
+  await barrier
+  t.same(copies, ['once', 'barrier'], 'one copy for a connection in two named groups')
+
+  await ca.invoke('RemoveFrom', idB, 'g')
+  await ca.invoke('RemoveFrom', idB, 'h')
+  copies.length = 0
+  await ca.invoke('ToGroup', 'g', 'gone')
+  barrier = until('barrier2')
+  await ca.invoke('ToClient', idB, 'barrier2')
+  await barrier
+  t.same(copies, ['barrier2'], 'removed from the group across servers')
+  await t.rejects(ca.invoke('Ask', 'nobody'), /does not exist/)
+})
