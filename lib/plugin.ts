@@ -2,6 +2,7 @@ import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { ConnectionStore } from './connection/connection-store.js'
+import { TokenSigner } from './connection/ids.js'
 import { ERR_HUB_DEFINITION, ERR_HUB_NOT_MAPPED, SignalRError } from './errors.js'
 import type { RouteContext } from './http/route-context.js'
 import { registerHubRoutes } from './http/routes.js'
@@ -66,7 +67,8 @@ function framePayloadLimit (options: ResolvedHubOptions): number {
 
 const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, rawOptions) => {
   const options = resolvePluginOptions(rawOptions)
-  const store = new ConnectionStore()
+  const secret = (rawOptions as SignalRPluginOptions | undefined)?.connectionTokenSecret
+  const store = new ConnectionStore(secret === undefined ? null : new TokenSigner(secret))
   const runtimes = new Map<AnyHubDefinition, HubRuntime>()
   const paths = new Set<string>()
   const backplane = (rawOptions as SignalRPluginOptions | undefined)?.backplane

@@ -1,6 +1,6 @@
 import type { RouteContext } from '../http/route-context.js'
 import type { HubConnection } from './connection.js'
-import { newConnectionIds } from './ids.js'
+import { newConnectionIds, randomId, type TokenSigner } from './ids.js'
 
 /** A negotiate answer whose client has not opened a transport yet. */
 export interface PendingConnection {
@@ -31,6 +31,12 @@ export class ConnectionStore {
   private timer: NodeJS.Timeout | null = null
   private tickMs = MAX_TICK
   private closing = false
+  /** Set when the servers share `connectionTokenSecret`. */
+  private readonly signer: TokenSigner | null
+
+  constructor (signer: TokenSigner | null = null) {
+    this.signer = signer
+  }
 
   get size (): number {
     return this.slots.size
@@ -51,7 +57,13 @@ export class ConnectionStore {
 
   /** Records a negotiate answer (POST negotiate). */
   createPending (route: RouteContext, negotiateVersion: number, stateful: boolean): PendingConnection {
-    const ids = newConnectionIds(negotiateVersion)
+    let ids
+    if (this.signer !== null && negotiateVersion >= 1) {
+      const connectionId = randomId()
+      ids = { connectionId, token: this.signer.issue(route.path, connectionId, Date.now(), stateful) }
+    } else {
+      ids = newConnectionIds(negotiateVersion)
+    }
     const slot: PendingConnection = { pending: true, route, ...ids, createdAt: this.now, stateful }
     this.slots.set(slot.token, slot)
     this.ensureTimer()
@@ -60,6 +72,20 @@ export class ConnectionStore {
 
   get (token: string): ConnectionSlot | undefined {
     return this.slots.get(token)
+  }
+
+  /**
+   * A WebSocket for a token this server did not issue: with a shared secret, a
+   * genuine, fresh token from another server is as good as a local negotiation.
+   */
+  adopt (route: RouteContext, token: string): PendingConnection | undefined {
+    if (this.signer === null) return undefined
+    const claims = this.signer.verify(route.path, token, Date.now(), route.options.disconnectTimeout)
+    if (claims === null) return undefined
+    const slot: PendingConnection = { pending: true, route, connectionId: claims.connectionId, token, createdAt: this.now, stateful: claims.stateful }
+    this.slots.set(token, slot)
+    this.ensureTimer()
+    return slot
   }
 
   add (connection: HubConnection): void {

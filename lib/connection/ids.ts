@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 
 /**
  * 16 cryptographically random bytes, base64url (22 characters, URL-safe: the
@@ -18,4 +18,43 @@ export function newConnectionIds (negotiateVersion: number): { connectionId: str
   // Version 0 clients copy connectionId into `id=`, so there the two are the same (as in ASP.NET).
   const token = negotiateVersion >= 1 ? randomId() : connectionId
   return { connectionId, token }
+}
+
+/**
+ * Self-describing connection tokens for scale-out without sticky sessions:
+ * `<connectionId>.<issued, base36 ms>.<stateful 0|1>.<HMAC-SHA256>`, the MAC
+ * over the hub path and those fields with the secret the servers share. Any
+ * server can then accept a WebSocket for a connection another one negotiated.
+ * The MAC keeps the token unforgeable although the public id is in it; the
+ * issue time limits it to the negotiate window, like a pending negotiation.
+ */
+export class TokenSigner {
+  private readonly secret: string
+
+  constructor (secret: string) {
+    this.secret = secret
+  }
+
+  issue (path: string, connectionId: string, issuedAt: number, stateful: boolean): string {
+    const body = `${connectionId}.${issuedAt.toString(36)}.${stateful ? 1 : 0}`
+    return `${body}.${this.mac(path, body)}`
+  }
+
+  /** The connection a token names, when it is genuine for `path` and not older than `maxAge`. */
+  verify (path: string, token: string, now: number, maxAge: number): { connectionId: string, stateful: boolean } | null {
+    const parts = token.split('.')
+    if (parts.length !== 4) return null
+    const [connectionId, issued, stateful, mac] = parts as [string, string, string, string]
+    const expected = this.mac(path, `${connectionId}.${issued}.${stateful}`)
+    const given = Buffer.from(mac)
+    const wanted = Buffer.from(expected)
+    if (given.length !== wanted.length || !timingSafeEqual(given, wanted)) return null
+    const issuedAt = parseInt(issued, 36)
+    if (!Number.isFinite(issuedAt) || now - issuedAt > maxAge || issuedAt - now > maxAge) return null
+    return { connectionId, stateful: stateful === '1' }
+  }
+
+  private mac (path: string, body: string): string {
+    return createHmac('sha256', this.secret).update(path).update('|').update(body).digest('base64url')
+  }
 }

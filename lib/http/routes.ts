@@ -101,7 +101,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
         done()
         return
       }
-      const slot = store.get(token)
+      const slot = store.get(token) ?? store.adopt(route, token)
       if (slot === undefined || slot.route !== route) {
         textReply(reply, 404, NOT_FOUND)
         return

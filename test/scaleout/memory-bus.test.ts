@@ -69,3 +69,54 @@ t.test('two servers on one memory bus', async (t) => {
   t.same(copies, ['barrier2'], 'removed from the group across servers')
   await t.rejects(ca.invoke('Ask', 'nobody'), /does not exist/)
 })
+
+async function negotiateOn (baseUrl: string): Promise<{ connectionId: string, connectionToken: string }> {
+  const res = await fetch(`${baseUrl}/hub/negotiate?negotiateVersion=1`, { method: 'POST' })
+  return await res.json() as { connectionId: string, connectionToken: string }
+}
+
+async function openWebSocket (url: string): Promise<{ status: number, socket?: import('ws').WebSocket }> {
+  const { default: WebSocket } = await import('ws')
+  const socket = new WebSocket(url)
+  return await new Promise((resolve) => {
+    socket.once('open', () => { resolve({ status: 101, socket }) })
+    socket.once('unexpected-response', (_req, res) => { resolve({ status: res.statusCode ?? 0 }) })
+  })
+}
+
+t.test('with a shared connectionTokenSecret a WebSocket may open on any server', async (t) => {
+  const bus = new MemoryBus()
+  const secret = 'a shared secret of enough length'
+  const a = await startApp(t, (app) => { app.mapHub('/hub', hub) }, { backplane: memoryBackplane(bus), connectionTokenSecret: secret })
+  const b = await startApp(t, (app) => { app.mapHub('/hub', hub) }, { backplane: memoryBackplane(bus), connectionTokenSecret: secret })
+  const { connectionId, connectionToken } = await negotiateOn(a.baseUrl)
+  t.not(connectionToken, connectionId)
+  t.notOk(connectionToken.startsWith(connectionId) && connectionToken.length === connectionId.length)
+
+  t.equal((await openWebSocket(`${b.wsUrl}/hub?id=${connectionId}`)).status, 404, 'the public id is no key')
+  const forged = connectionToken.slice(0, -2) + (connectionToken.endsWith('AA') ? 'BB' : 'AA')
+  t.equal((await openWebSocket(`${b.wsUrl}/hub?id=${forged}`)).status, 404, 'a tampered token is refused')
+
+  const { status, socket } = await openWebSocket(`${b.wsUrl}/hub?id=${connectionToken}`)
+  t.equal(status, 101, 'server B accepts the token server A issued')
+  t.teardown(() => socket!.terminate())
+  const records: string[] = []
+  const next = (): Promise<string> => new Promise((resolve) => {
+    const take = (): void => { if (records.length > 0) resolve(records.shift()!); else socket!.once('message', () => { take() }) }
+    take()
+  })
+  socket!.on('message', (data) => { for (const r of data.toString().split('\u001e')) if (r !== '') records.push(r) })
+  socket!.send('{"protocol":"json","version":1}\u001e')
+  t.equal(await next(), '{}')
+  socket!.send('{"type":1,"invocationId":"1","target":"WhoAmI","arguments":[]}\u001e')
+  let record = JSON.parse(await next()) as { type: number, result?: unknown }
+  while (record.type !== 3) record = JSON.parse(await next()) as { type: number, result?: unknown }
+  t.equal(record.result, connectionId, 'the connection keeps the id negotiated on server A')
+})
+
+t.test('without a shared secret a token from another server is unknown', async (t) => {
+  const a = await startApp(t, (app) => { app.mapHub('/hub', hub) })
+  const b = await startApp(t, (app) => { app.mapHub('/hub', hub) })
+  const { connectionToken } = await negotiateOn(a.baseUrl)
+  t.equal((await openWebSocket(`${b.wsUrl}/hub?id=${connectionToken}`)).status, 404)
+})
