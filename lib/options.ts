@@ -42,15 +42,28 @@ export interface HubOptions {
   /** ms a client result (`invoke` on a client) may take before it rejects. Default 30 000. */
   clientResultTimeout?: number
   /**
-   * Bytes that may wait in one connection's outgoing buffer. A client that
-   * reads slower than the server sends is closed once it is this far behind,
+   * Bytes waiting for one connection above which code sending only to it
+   * (a stream, `caller.send`, `client(id).send`) waits for the client to read
+   * (ASP.NET's ApplicationMaxBufferSize). Default 64 KiB.
+   */
+  applicationMaxBufferSize?: number
+  /**
+   * Hard limit of bytes waiting for one connection. Broadcasts never wait for
+   * one slow receiver; a client this far behind is closed with a Close error,
    * so a slow reader cannot grow the server's memory. Default 1 MiB.
    */
   maximumSendBufferSize?: number
+  /**
+   * Origins allowed to open a WebSocket (exact `scheme://host[:port]` strings).
+   * CORS does not cover WebSocket upgrades, so browsers from any origin could
+   * otherwise connect with the user's cookies. Absent: every origin.
+   */
+  allowedOrigins?: string[]
 }
 
-export type ResolvedHubOptions = Required<Omit<HubOptions, 'getUserId' | 'maximumReceiveMessageSize'>> & {
+export type ResolvedHubOptions = Required<Omit<HubOptions, 'getUserId' | 'maximumReceiveMessageSize' | 'allowedOrigins'>> & {
   maximumReceiveMessageSize: number | null
+  allowedOrigins: readonly string[] | null
   getUserId: ((request: FastifyRequest) => string | null | undefined) | null
 }
 
@@ -70,7 +83,9 @@ export const defaults: ResolvedHubOptions = Object.freeze({
   getUserId: null,
   disconnectTimeout: 15_000,
   clientResultTimeout: 30_000,
-  maximumSendBufferSize: 1024 * 1024
+  applicationMaxBufferSize: 64 * 1024,
+  maximumSendBufferSize: 1024 * 1024,
+  allowedOrigins: null
 })
 
 const ms = z.number({ error: 'must be a number of milliseconds' }).int('must be an integer').positive('must be greater than 0')
@@ -99,7 +114,9 @@ const hubOptionsShape = {
   }).optional(),
   disconnectTimeout: ms.optional(),
   clientResultTimeout: ms.optional(),
-  maximumSendBufferSize: bytes.optional()
+  applicationMaxBufferSize: bytes.optional(),
+  maximumSendBufferSize: bytes.optional(),
+  allowedOrigins: z.array(z.string({ error: 'must list origins as strings' }), { error: 'must be an array of origins' }).optional()
 }
 
 const hubOptionsSchema = z.strictObject(hubOptionsShape)

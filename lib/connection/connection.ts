@@ -374,9 +374,13 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     return this.transport.bufferedAmount + (this.stateful !== null ? this.stateful.unackedBytes : 0)
   }
 
-  /** A producer (a stream) should wait: the client is behind, or the reconnect buffer is full. */
-  shouldWait (highWaterMark: number): boolean {
-    return this.transport.bufferedAmount > highWaterMark || (this.stateful !== null && this.stateful.isFull)
+  /** A producer should wait: the client is behind, or the reconnect buffer is full. */
+  get shouldWait (): boolean {
+    return this.transport.bufferedAmount > this.options.applicationMaxBufferSize || (this.stateful !== null && this.stateful.isFull)
+  }
+
+  drained (): Promise<void> | null {
+    return this.shouldWait && this.state === State.Connected ? this.waitForDrain() : null
   }
 
   private write (bytes: Buffer, trackable: boolean): void {
@@ -396,11 +400,11 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
    * simply ended and the client may reconnect.
    */
   private dropSlowClient (): void {
-    this.log.warn({ buffered: this.transport.bufferedAmount }, 'closing a client that does not keep up with its messages')
-    this.finish({
-      error: new Error(`The client did not read its messages fast enough (more than ${this.options.maximumSendBufferSize} bytes waiting).`),
-      close: null
-    })
+    this.log.warn({ buffered: this.pendingBytes, limit: this.options.maximumSendBufferSize },
+      'closing a client that does not read its messages fast enough')
+    // The Close goes out behind what is queued; the transport's close timeout bounds the wait.
+    this.closeWithError(new Error(
+      `The client did not read its messages fast enough (more than ${this.options.maximumSendBufferSize} bytes waiting).`))
   }
 
   /** A client result: sends an Invocation with a server id and awaits the client's Completion. */

@@ -246,12 +246,11 @@ async function pumpStream (context: InvocationContext, method: MethodDescriptor,
     if (iterator === null) {
       throw new TypeError(`The value returned by the streaming method '${method.name}' is not an AsyncIterable or Iterable.`)
     }
-    const highWaterMark = Math.min(64 * 1024, connection.options.maximumSendBufferSize >>> 1)
     while (!context.cancelled) {
       const step = await iterator.next()
       if (step.done === true || context.cancelled) break
       connection.sendMessage({ type: MessageType.StreamItem, invocationId, item: step.value })
-      if (connection.shouldWait(highWaterMark)) await connection.waitForDrain()
+      if (connection.shouldWait) await connection.waitForDrain()
     }
     if (context.cancelled) await iterator.return?.()
   } catch (err) {

@@ -94,6 +94,12 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
         textReply(reply, 503, 'Server is shutting down')
         return
       }
+      const origins = route.options.allowedOrigins
+      const origin = request.headers.origin
+      if (origins !== null && origin !== undefined && !origins.includes(origin) && !origins.includes('*')) {
+        textReply(reply, 403, 'Origin not allowed')
+        return
+      }
       const token = queryValue(request.query, 'id')
       if (token === undefined) {
         // skipNegotiation: the connection is created on the spot.

@@ -87,8 +87,9 @@ class CallerProxy implements SingleClientProxy<any> {
   }
 
   send (method: string, ...args: unknown[]): Promise<void> {
-    this.context.connection.sendSerialized(new SerializedMessage({ type: MessageType.Invocation, target: method, arguments: args }))
-    return Promise.resolve()
+    const connection = this.context.connection
+    connection.sendSerialized(new SerializedMessage({ type: MessageType.Invocation, target: method, arguments: args }))
+    return connection.drained() ?? Promise.resolve()
   }
 
   invoke (method: string, ...args: unknown[]): Promise<any> {

@@ -18,6 +18,11 @@ export interface LifetimeConnection {
   readonly groupNames: Set<string>
   /** Writes an already-serialized message (no-op once the connection is closed). */
   sendSerialized (message: SerializedMessage): void
+  /**
+   * Null while the connection keeps up; otherwise a promise for when its
+   * outgoing buffer is below `applicationMaxBufferSize` again.
+   */
+  drained (): Promise<void> | null
   /** A client result: calls the client's handler and awaits its Completion. */
   invokeClient (method: string, args: unknown[]): Promise<unknown>
 }

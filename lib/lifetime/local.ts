@@ -40,6 +40,13 @@ export class LocalLifetimeManager implements HubLifetimeManager {
   }
 
   send (target: Target, message: SerializedMessage): Promise<void> {
+    if (target.kind === 'connections' && target.ids.length === 1) {
+      // Sending to one connection waits for a slow reader; broadcasts never do.
+      const connection = this.connections.get(target.ids[0]!)
+      if (connection === undefined) return RESOLVED
+      connection.sendSerialized(message)
+      return connection.drained() ?? RESOLVED
+    }
     this.deliver(target, message)
     return RESOLVED
   }

@@ -82,14 +82,14 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
   }
 
   send (target: Target, message: SerializedMessage): Promise<void> {
-    this.local.deliver(target, message)
+    const delivered = this.local.send(target, message)
     if (target.kind === 'connections' && target.ids.every((id) => this.local.connections.has(id))) {
-      return Promise.resolve()
+      return delivered
     }
     const json = message.encode(jsonProtocol)
     const binary = message.encode(messagePackProtocol)
     this.publish([SEND, this.serverId, target, json, binary])
-    return Promise.resolve()
+    return delivered
   }
 
   addToGroup (connectionId: string, groupName: string): Promise<void> {
