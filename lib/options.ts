@@ -148,9 +148,11 @@ function resolve (base: ResolvedHubOptions, overrides: HubOptions): ResolvedHubO
 
 /** Validates the options given to `register`, applying SignalR's defaults. */
 export function resolvePluginOptions (options: unknown): ResolvedHubOptions {
-  const parsed = pluginOptionsSchema.safeParse(options ?? {})
+  // Fastify passes its own register options (prefix, logLevel, ...) through to the plugin.
+  const { prefix: _p, logLevel: _l, logSerializers: _ls, ...own } = (options ?? {}) as Record<string, unknown>
+  const parsed = pluginOptionsSchema.safeParse(own)
   if (!parsed.success) fail('register', parsed.error)
-  const { backplane: _b, connectionTokenSecret: _s, ...hubOptions } = (options ?? {}) as Record<string, unknown>
+  const { backplane: _b, connectionTokenSecret: _s, ...hubOptions } = own
   return resolve(defaults, hubOptions as HubOptions)
 }
 

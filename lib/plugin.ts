@@ -138,7 +138,8 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
       runtime: runtimeFor(hub, fullPath),
       options: resolved,
       protocols: resolveProtocols(resolved.protocols),
-      transports: TRANSPORT_ORDER.filter((t) => resolved.transports.includes(t))
+      transports: TRANSPORT_ORDER.filter((t) => resolved.transports.includes(t)),
+      log: this.log
     })
     paths.add(fullPath)
     store.requireResolution(Math.min(resolved.keepAliveInterval, resolved.clientTimeoutInterval, resolved.handshakeTimeout,

@@ -113,7 +113,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     this.transport = transport
     this.request = request
     this.userId = userId
-    this.log = this.runtime.log.child({ hub: this.runtime.name, connectionId })
+    this.log = route.log.child({ hub: this.runtime.name, connectionId })
     this.limit = new InvocationLimit(route.options.maximumParallelInvocationsPerClient)
     this.createdAt = store.now
     this.lastReceivedAt = store.now

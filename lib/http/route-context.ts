@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify'
 import type { ResolvedHubOptions, TransportName } from '../options.js'
 import type { HubProtocol } from '../protocol/hub-protocol.js'
 import type { HubRuntime } from '../hub/hub-runtime.js'
@@ -11,4 +12,6 @@ export interface RouteContext {
   readonly protocols: ReadonlyMap<string, HubProtocol>
   /** Enabled transports this build can serve, in ASP.NET's advertising order. */
   readonly transports: readonly TransportName[]
+  /** The logger of the scope `mapHub` was called in: connection loggers are its children. */
+  readonly log: FastifyBaseLogger
 }
