@@ -214,3 +214,9 @@ t.test('several Fastify instances in one process do not share anything', async (
   await aBarrier
   t.same(aCalls, ['context A', 'barrier A'], 'B\'s message to A\'s connection id went nowhere')
 })
+
+t.test("Fastify's own register options pass through without being taken for ours", async (t) => {
+  const app = await registerWith(t, { logLevel: 'warn', keepAliveInterval: 1000 })
+  t.type(app.mapHub, 'function')
+  await t.rejects(registerWith(t, { logLevel: 'warn', keepAlive: 1 }), /unknown option "keepAlive"/)
+})
