@@ -1,0 +1,599 @@
+/**
+ * The load generator: one process, raw `ws` client sockets speaking each
+ * server's wire format directly (the official clients would be the
+ * bottleneck). Started by bench/run.ts with a JSON config in argv[2]; prints
+ * `RESULT {json}` on stdout. Measures the server's CPU itself, from /proc at
+ * the exact edges of the measured window.
+ *
+ * Every broadcast and group payload is `~<performance.now()>~<seq>~xxx…`:
+ * the sender and the receivers share this process, hence this clock.
+ */
+import http from 'node:http'
+import { performance } from 'node:perf_hooks'
+import { createInterface } from 'node:readline'
+import { setTimeout as sleep } from 'node:timers/promises'
+import WebSocket, { type RawData } from 'ws'
+import { cpuSeconds } from './proc.js'
+
+export type ServerName = 'ws' | 'socketio' | 'signalr-json'
+export type ScenarioKind = 'echo' | 'broadcast' | 'group' | 'storm'
+
+export interface LoadConfig {
+  server: ServerName
+  scenario: ScenarioKind
+  port: number
+  serverPid: number
+  clockTicks: number
+  connections: number
+  /** group scenario: connection i joins group `g<i % groups>`. */
+  groups: number
+  /** broadcast/group: sends whose deliveries are not all in yet, at most. */
+  window: number
+  warmMs: number
+  measureMs: number
+  connectConcurrency: number
+  payloadBytes: number
+  /** storm: keep the connections open after RESULT until `close` arrives on stdin. */
+  hold: boolean
+}
+
+export interface LoadResult {
+  server: ServerName
+  scenario: ScenarioKind
+  connections: number
+  connectMs: number
+  /** The measured window (storm: the connect phase). */
+  windowMs: number
+  /** Round trips (echo), deliveries (broadcast, group) or connections (storm) in the window. */
+  ops: number
+  /** Broadcasts or group sends started in the window. */
+  sends: number
+  latencyMs: { p50: number, p99: number, max: number, samples: number } | null
+  serverCpuSec: number
+  clientCpuSec: number
+  errors: number
+  errorSamples: string[]
+}
+
+const OPEN_TIMEOUT_MS = 15_000
+const DRAIN_TIMEOUT_MS = 10_000
+const HOLD_TIMEOUT_MS = 60_000
+const SAMPLE_CAP = 1_000_000
+const ECHO_PAYLOAD = 'the quick brown fox jumps over the lazy dog'
+
+const config = JSON.parse(process.argv[2] ?? '') as LoadConfig
+const base = `127.0.0.1:${config.port}`
+
+// ---------------------------------------------------------------- bookkeeping
+
+let errors = 0
+const errorSamples: string[] = []
+function fail (message: string): void {
+  errors++
+  if (errorSamples.length < 5) errorSamples.push(message)
+}
+
+/** Latency samples; past the cap, reservoir sampling keeps them representative. */
+class Samples {
+  private readonly data = new Float64Array(SAMPLE_CAP)
+  private seen = 0
+  add (value: number): void {
+    if (this.seen < SAMPLE_CAP) {
+      this.data[this.seen] = value
+    } else {
+      const slot = Math.floor(Math.random() * (this.seen + 1))
+      if (slot < SAMPLE_CAP) this.data[slot] = value
+    }
+    this.seen++
+  }
+
+  summary (): LoadResult['latencyMs'] {
+    const n = Math.min(this.seen, SAMPLE_CAP)
+    if (n === 0) return null
+    const sorted = this.data.slice(0, n).sort()
+    const at = (q: number): number => sorted[Math.min(n - 1, Math.floor(q * n))]!
+    return { p50: at(0.5), p99: at(0.99), max: sorted[n - 1]!, samples: this.seen }
+  }
+}
+
+const latency = new Samples()
+let measuring = false
+let running = false
+let ops = 0
+let sends = 0
+
+// ---------------------------------------------------------------- connections
+
+type Pending = 'none' | 'echo' | 'join'
+
+class Conn {
+  ws!: WebSocket
+  ready = false
+  closing = false
+  pending: Pending = 'none'
+  /** SignalR invocation id / Socket.IO ack id of the pending call. */
+  callId = 0
+  sentAt = 0
+  lastSend = 0
+  constructor (readonly index: number) {}
+
+  send (text: string): void {
+    this.lastSend = performance.now()
+    this.ws.send(text)
+  }
+}
+
+interface Wire {
+  /** Opens `conn.ws`, runs the protocol handshake; resolves once calls may be sent. */
+  open (conn: Conn): Promise<void>
+  echo (conn: Conn, payload: string): void
+  broadcast (conn: Conn, payload: string): void
+  group (conn: Conn, group: string, payload: string): void
+  join (conn: Conn, group: string): void
+  stop (): void
+}
+
+/** Callbacks the scenario sets; the wires call them. */
+const on = {
+  echo: (_conn: Conn, _result: unknown): void => {},
+  joined: (_conn: Conn): void => {},
+  deliver: (_text: string): void => {}
+}
+
+function completeCall (conn: Conn, result: unknown): void {
+  const kind = conn.pending
+  conn.pending = 'none'
+  if (kind === 'echo') on.echo(conn, result)
+  else if (kind === 'join') on.joined(conn)
+  else fail(`connection ${conn.index}: a reply nobody waited for`)
+}
+
+/**
+ * Creates the socket and settles when `handshake` calls `done` (or on
+ * error/close/timeout). Later errors and closes that nobody asked for count
+ * as benchmark errors.
+ */
+function openSocket (conn: Conn, url: string, onOpen: () => void, onMessage: (data: Buffer) => void,
+  setDone: (done: (err?: Error) => void) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false
+    const timer = setTimeout(() => done(new Error(`connection ${conn.index}: not ready after ${OPEN_TIMEOUT_MS} ms`)), OPEN_TIMEOUT_MS)
+    function done (err?: Error): void {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      if (err === undefined) {
+        conn.ready = true
+        resolve()
+      } else {
+        conn.closing = true
+        conn.ws.terminate()
+        reject(err)
+      }
+    }
+    setDone(done)
+    const ws = conn.ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true })
+    ws.on('open', onOpen)
+    ws.on('message', (data: RawData) => onMessage(data as Buffer))
+    ws.on('error', (err) => {
+      if (!settled) done(err)
+      else if (!conn.closing) fail(`connection ${conn.index}: ${err.message}`)
+    })
+    ws.on('close', (code, reason) => {
+      if (!settled) done(new Error(`connection ${conn.index}: closed during the handshake (${code} ${reason.toString()})`))
+      else if (!conn.closing) fail(`connection ${conn.index}: closed by the server (${code} ${reason.toString()})`)
+    })
+  })
+}
+
+// SignalR JSON: negotiate, then the WebSocket with the connection token.
+function signalrWire (): Wire {
+  const RS = '\u001e'
+  // A bounded keep-alive pool for negotiate: no more HTTP sockets than
+  // handshakes under way, and none left behind once connected.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: config.connectConcurrency })
+  const conns = new Set<Conn>()
+  // The official client pings when it has sent nothing for 15 s; the server
+  // drops clients silent for 30 s.
+  const keepAlive = setInterval(() => {
+    const due = performance.now() - 15_000
+    for (const conn of conns) {
+      if (conn.ready && !conn.closing && conn.lastSend < due) conn.send('{"type":6}' + RS)
+    }
+  }, 5_000)
+
+  function negotiate (): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1',
+        port: config.port,
+        method: 'POST',
+        path: '/hub/negotiate?negotiateVersion=1',
+        agent,
+        headers: { 'content-length': '0' },
+        timeout: OPEN_TIMEOUT_MS
+      }, (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => { body += chunk })
+        res.on('end', () => {
+          try {
+            if (res.statusCode !== 200) throw new Error(`negotiate: HTTP ${res.statusCode}: ${body}`)
+            const answer = JSON.parse(body) as { connectionToken?: string, error?: string }
+            if (answer.error !== undefined) throw new Error(`negotiate: ${answer.error}`)
+            if (typeof answer.connectionToken !== 'string') throw new Error(`negotiate: no connectionToken in ${body}`)
+            resolve(answer.connectionToken)
+          } catch (err) {
+            reject(err)
+          }
+        })
+      })
+      req.on('timeout', () => req.destroy(new Error('negotiate: timed out')))
+      req.on('error', reject)
+      req.end()
+    })
+  }
+
+  function onRecord (conn: Conn, record: string, done: (err?: Error) => void): void {
+    if (!conn.ready) {
+      if (record === '{}') done()
+      else done(new Error(`connection ${conn.index}: handshake refused: ${record}`))
+      return
+    }
+    // Only broadcast payloads hold '~': they skip JSON.parse, as a lean client would.
+    if (record.includes('~')) {
+      on.deliver(record)
+      return
+    }
+    const message = JSON.parse(record) as { type: number, invocationId?: string, result?: unknown, error?: string }
+    switch (message.type) {
+      case 3:
+        if (message.error !== undefined) fail(`connection ${conn.index}: ${message.error}`)
+        if (message.invocationId !== String(conn.callId)) fail(`connection ${conn.index}: completion for ${message.invocationId}, expected ${conn.callId}`)
+        completeCall(conn, message.result)
+        break
+      case 6:
+        break
+      case 7:
+        fail(`connection ${conn.index}: close message: ${record}`)
+        break
+      default:
+        fail(`connection ${conn.index}: unexpected message: ${record}`)
+    }
+  }
+
+  function invoke (conn: Conn, target: string, args: string, pending: Pending): void {
+    conn.pending = pending
+    conn.callId++
+    conn.send(`{"type":1,"invocationId":"${conn.callId}","target":"${target}","arguments":${args}}${RS}`)
+  }
+
+  return {
+    async open (conn) {
+      const token = await negotiate()
+      let done: (err?: Error) => void = () => {}
+      await openSocket(conn, `ws://${base}/hub?id=${encodeURIComponent(token)}`,
+        () => conn.send('{"protocol":"json","version":1}' + RS),
+        (data) => {
+          const text = data.toString()
+          let start = 0
+          while (start < text.length) {
+            let end = text.indexOf(RS, start)
+            if (end === -1) end = text.length
+            onRecord(conn, text.slice(start, end), done)
+            start = end + 1
+          }
+        },
+        (d) => { done = d })
+      conns.add(conn)
+    },
+    echo (conn, payload) { invoke(conn, 'Echo', `[${JSON.stringify(payload)}]`, 'echo') },
+    broadcast (conn, payload) {
+      conn.send(`{"type":1,"target":"Broadcast","arguments":[${JSON.stringify(payload)}]}${RS}`)
+    },
+    group (conn, group, payload) {
+      conn.send(`{"type":1,"target":"GroupSend","arguments":[${JSON.stringify(group)},${JSON.stringify(payload)}]}${RS}`)
+    },
+    join (conn, group) { invoke(conn, 'Join', `[${JSON.stringify(group)}]`, 'join') },
+    stop () {
+      clearInterval(keepAlive)
+      agent.destroy()
+    }
+  }
+}
+
+// Socket.IO 4: engine.io v4 packets carrying socket.io v5 packets, one per frame.
+function socketioWire (): Wire {
+  function onText (conn: Conn, text: string, done: (err?: Error) => void): void {
+    switch (text.charCodeAt(0)) {
+      case 0x34: // 4: engine.io message, a socket.io packet follows
+        switch (text.charCodeAt(1)) {
+          case 0x32: // 2: event
+            if (text.includes('~')) on.deliver(text)
+            else fail(`connection ${conn.index}: unexpected event: ${text}`)
+            return
+          case 0x33: { // 3: ack
+            const bracket = text.indexOf('[')
+            const id = Number(text.slice(2, bracket))
+            if (id !== conn.callId) fail(`connection ${conn.index}: ack ${id}, expected ${conn.callId}`)
+            const args = JSON.parse(text.slice(bracket)) as unknown[]
+            completeCall(conn, args[0])
+            return
+          }
+          case 0x30: // 0: namespace connected
+            done()
+            return
+          default: // 1: disconnect, 4: connect error
+            if (!conn.ready) done(new Error(`connection ${conn.index}: refused: ${text}`))
+            else fail(`connection ${conn.index}: ${text}`)
+            return
+        }
+      case 0x30: // 0: engine.io open; now connect the main namespace
+        conn.send('40')
+        return
+      case 0x32: // 2: engine.io ping
+        conn.send('3')
+        return
+      default:
+        fail(`connection ${conn.index}: unexpected packet: ${text}`)
+    }
+  }
+
+  function call (conn: Conn, body: string, pending: Pending): void {
+    conn.pending = pending
+    conn.callId++
+    conn.send(`42${conn.callId}${body}`)
+  }
+
+  return {
+    async open (conn) {
+      let done: (err?: Error) => void = () => {}
+      await openSocket(conn, `ws://${base}/socket.io/?EIO=4&transport=websocket`,
+        () => {},
+        (data) => onText(conn, data.toString(), done),
+        (d) => { done = d })
+    },
+    echo (conn, payload) { call(conn, `["echo",${JSON.stringify(payload)}]`, 'echo') },
+    broadcast (conn, payload) { conn.send(`42["broadcast",${JSON.stringify(payload)}]`) },
+    group (conn, group, payload) { conn.send(`42["group",${JSON.stringify(group)},${JSON.stringify(payload)}]`) },
+    join (conn, group) { call(conn, `["join",${JSON.stringify(group)}]`, 'join') },
+    stop () {}
+  }
+}
+
+// Raw ws: the format of bench/servers/ws.ts.
+function wsWire (): Wire {
+  return {
+    async open (conn) {
+      let done: (err?: Error) => void = () => {}
+      await openSocket(conn, `ws://${base}/`,
+        () => done(),
+        (data) => {
+          const text = data.toString()
+          switch (text.charCodeAt(0)) {
+            case 0x65: completeCall(conn, text.slice(1)); break // e
+            case 0x6a: completeCall(conn, undefined); break // j
+            case 0x7e: on.deliver(text); break // ~
+            default: fail(`connection ${conn.index}: unexpected message: ${text}`)
+          }
+        },
+        (d) => { done = d })
+    },
+    echo (conn, payload) {
+      conn.pending = 'echo'
+      conn.send('e' + payload)
+    },
+    broadcast (conn, payload) { conn.send('b' + payload) },
+    group (conn, group, payload) { conn.send(`g${group} ${payload}`) },
+    join (conn, group) {
+      conn.pending = 'join'
+      conn.send('j' + group)
+    },
+    stop () {}
+  }
+}
+
+const wire: Wire = config.server === 'signalr-json'
+  ? signalrWire()
+  : config.server === 'socketio' ? socketioWire() : wsWire()
+
+// ---------------------------------------------------------------- phases
+
+/** Opens `count` connections, at most `connectConcurrency` handshakes at a time. */
+async function connectAll (count: number): Promise<Conn[]> {
+  const conns: Conn[] = []
+  let next = 0
+  async function worker (): Promise<void> {
+    while (next < count) {
+      const conn = new Conn(next++)
+      conns.push(conn)
+      await wire.open(conn)
+    }
+  }
+  const workers = Math.min(config.connectConcurrency, count)
+  await Promise.all(Array.from({ length: workers }, worker))
+  return conns
+}
+
+/** Waits until `idle()` holds, polling; false if it did not within the timeout. */
+async function settle (idle: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs
+  while (!idle()) {
+    if (performance.now() > deadline) return false
+    await sleep(10)
+  }
+  return true
+}
+
+async function joinGroups (conns: Conn[]): Promise<void> {
+  let waiting = conns.length
+  on.joined = () => { waiting-- }
+  // Batches keep the join burst bounded; each batch completes before the next.
+  for (let i = 0; i < conns.length; i += config.connectConcurrency) {
+    for (const conn of conns.slice(i, i + config.connectConcurrency)) wire.join(conn, `g${conn.index % config.groups}`)
+    const target = conns.length - Math.min(conns.length, i + config.connectConcurrency)
+    if (!await settle(() => waiting <= target, OPEN_TIMEOUT_MS)) throw new Error(`joins not answered: ${waiting} missing`)
+  }
+}
+
+function startEcho (conns: Conn[]): () => boolean {
+  function call (conn: Conn): void {
+    conn.sentAt = performance.now()
+    wire.echo(conn, ECHO_PAYLOAD)
+  }
+  on.echo = (conn, result) => {
+    const now = performance.now()
+    if (result !== ECHO_PAYLOAD) fail(`connection ${conn.index}: echo returned ${JSON.stringify(result)}`)
+    if (measuring) {
+      ops++
+      latency.add(now - conn.sentAt)
+    }
+    if (running) call(conn)
+  }
+  for (const conn of conns) call(conn)
+  return () => conns.every((conn) => conn.pending === 'none')
+}
+
+/** Broadcast and group fan-out: one sender, a window of outstanding sends. */
+function startFanOut (conns: Conn[]): () => boolean {
+  const sender = conns[0]!
+  const isGroup = config.scenario === 'group'
+  const members = new Array<number>(isGroup ? config.groups : 0).fill(0)
+  if (isGroup) for (const conn of conns) members[conn.index % config.groups]!++
+  const outstanding = new Map<number, number>()
+  const pad = 'x'.repeat(config.payloadBytes)
+  let seq = 0
+
+  function fire (): void {
+    seq++
+    const head = `~${performance.now().toFixed(3)}~${seq}~`
+    const payload = head + pad.slice(0, Math.max(0, config.payloadBytes - head.length))
+    if (measuring) sends++
+    if (isGroup) {
+      const group = Math.floor(Math.random() * config.groups)
+      outstanding.set(seq, members[group]!)
+      wire.group(sender, `g${group}`, payload)
+    } else {
+      outstanding.set(seq, conns.length)
+      wire.broadcast(sender, payload)
+    }
+  }
+
+  on.deliver = (text) => {
+    const now = performance.now()
+    const a = text.indexOf('~')
+    const b = text.indexOf('~', a + 1)
+    const c = text.indexOf('~', b + 1)
+    const sentAt = Number(text.slice(a + 1, b))
+    const n = Number(text.slice(b + 1, c))
+    const remaining = outstanding.get(n)
+    if (remaining === undefined) {
+      fail(`a delivery of send ${n}, which is not outstanding`)
+      return
+    }
+    if (measuring) {
+      ops++
+      latency.add(now - sentAt)
+    }
+    if (remaining > 1) {
+      outstanding.set(n, remaining - 1)
+    } else {
+      outstanding.delete(n)
+      if (running) fire()
+    }
+  }
+  for (let i = 0; i < config.window; i++) fire()
+  return () => outstanding.size === 0
+}
+
+async function main (): Promise<void> {
+  const usage0 = process.cpuUsage()
+  const cpu0 = cpuSeconds(config.serverPid, config.clockTicks)
+  const t0 = performance.now()
+  const conns = await connectAll(config.connections)
+  const connectMs = performance.now() - t0
+  const result: LoadResult = {
+    server: config.server,
+    scenario: config.scenario,
+    connections: conns.length,
+    connectMs,
+    windowMs: connectMs,
+    ops: conns.length,
+    sends: 0,
+    latencyMs: null,
+    serverCpuSec: cpuSeconds(config.serverPid, config.clockTicks) - cpu0,
+    clientCpuSec: cpuUsedSince(usage0),
+    errors: 0,
+    errorSamples: []
+  }
+
+  if (config.scenario !== 'storm') {
+    if (config.scenario === 'group') await joinGroups(conns)
+    running = true
+    const idle = config.scenario === 'echo' ? startEcho(conns) : startFanOut(conns)
+    await sleep(config.warmMs)
+
+    const usage1 = process.cpuUsage()
+    const cpu1 = cpuSeconds(config.serverPid, config.clockTicks)
+    const t1 = performance.now()
+    measuring = true
+    await sleep(config.measureMs)
+    measuring = false
+    const t2 = performance.now()
+    const cpu2 = cpuSeconds(config.serverPid, config.clockTicks)
+    result.clientCpuSec = cpuUsedSince(usage1)
+    result.serverCpuSec = cpu2 - cpu1
+    result.windowMs = t2 - t1
+    running = false
+
+    // Everything sent must come back: a lost reply or delivery is an error.
+    if (!await settle(idle, DRAIN_TIMEOUT_MS)) fail(`replies or deliveries still missing ${DRAIN_TIMEOUT_MS} ms after the window`)
+    result.ops = ops
+    result.sends = sends
+    result.latencyMs = latency.summary()
+  }
+  wire.stop()
+  result.errors = errors
+  result.errorSamples = errorSamples
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)
+
+  if (config.hold) await waitForClose()
+  for (const conn of conns) {
+    conn.closing = true
+    conn.ws.terminate()
+  }
+}
+
+function cpuUsedSince (before: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(before)
+  return (used.user + used.system) / 1e6
+}
+
+/** The driver writes `close` once it has measured the server with these connections open. */
+function waitForClose (): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, HOLD_TIMEOUT_MS)
+    const lines = createInterface({ input: process.stdin })
+    const finish = (): void => {
+      clearTimeout(timer)
+      lines.close()
+      resolve()
+    }
+    lines.on('line', (line) => { if (line.trim() === 'close') finish() })
+    lines.on('close', finish)
+  })
+}
+
+// The driver gone (stdin closed) means nobody will read the result: stop.
+if (!config.hold) {
+  process.stdin.on('end', () => process.exit(1))
+  process.stdin.resume()
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`load: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    process.exit(1)
+  }
+)
