@@ -361,7 +361,20 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
 
   sendSerialized (message: SerializedMessage): void {
     if (this.state !== State.Connected) return
-    this.write(message.encode(this.protocol!), this.stateful !== null && message.trackable)
+    const transport = this.transport
+    if (transport.sendShared === undefined) {
+      this.write(message.encode(this.protocol!), this.stateful !== null && message.trackable)
+      return
+    }
+    if (this.pendingBytes > this.options.maximumSendBufferSize) {
+      this.dropSlowClient()
+      return
+    }
+    const protocol = this.protocol!
+    const payload = message.encode(protocol)
+    if (this.stateful !== null && message.trackable) this.stateful.track(payload)
+    transport.sendShared(message, protocol, payload)
+    this.lastSentAt = this.store.now
   }
 
   sendMessage (message: HubMessage): void {

@@ -13,6 +13,8 @@ export class SerializedMessage {
   readonly trackable: boolean
   private json: Buffer | null = null
   private binary: Buffer | null = null
+  private jsonFrame: Buffer | null = null
+  private binaryFrame: Buffer | null = null
 
   constructor (message: HubMessage | null) {
     this.message = message
@@ -25,6 +27,17 @@ export class SerializedMessage {
     serialized.json = json
     serialized.binary = binary
     return serialized
+  }
+
+  /**
+   * The transport's framing of this message (a WebSocket frame), built once
+   * for all receivers of the protocol. `build` must be a module-level function.
+   */
+  framed (protocol: HubProtocol, build: (payload: Buffer, binary: boolean) => Buffer): Buffer {
+    if (protocol.transferFormat === 'Text') {
+      return this.jsonFrame ??= build(this.encode(protocol), false)
+    }
+    return this.binaryFrame ??= build(this.encode(protocol), true)
   }
 
   encode (protocol: HubProtocol): Buffer {

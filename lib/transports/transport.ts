@@ -1,4 +1,5 @@
-import type { TransferFormat } from '../protocol/hub-protocol.js'
+import type { HubProtocol, TransferFormat } from '../protocol/hub-protocol.js'
+import type { SerializedMessage } from '../lifetime/serialized-message.js'
 import type { TransportKind } from '../hub/types.js'
 
 /** What a transport reports to the connection it carries. */
@@ -30,6 +31,12 @@ export interface Transport {
   setBinary (binary: boolean): void
   /** Writes whole records. Never throws; a failed write closes the transport. */
   send (data: Buffer): void
+  /**
+   * Optional: writes a message shared by many receivers, reusing framing
+   * cached on it (WebSockets write one pre-built frame). `payload` is what
+   * `send` would get.
+   */
+  sendShared? (message: SerializedMessage, protocol: HubProtocol, payload: Buffer): void
   /** Bytes queued but not yet written to the network. */
   readonly bufferedAmount: number
   /** Calls `owner.onTransportDrain()` once the queued bytes are written. */

@@ -1,6 +1,9 @@
 import type { WebSocket } from 'ws'
-import type { TransferFormat } from '../protocol/hub-protocol.js'
+import type { Socket } from 'node:net'
+import type { SerializedMessage } from '../lifetime/serialized-message.js'
+import type { HubProtocol, TransferFormat } from '../protocol/hub-protocol.js'
 import type { Transport, TransportOwner } from './transport.js'
+import { encodeFrame } from './websocket-frame.js'
 
 const kOwner = Symbol('fastify-signalr.transportOwner')
 const TEXT_FRAME = { binary: false }
@@ -13,6 +16,23 @@ const CLOSE_ABNORMAL = 1006
 const CLOSE_TIMEOUT = 5000
 
 type OwnedSocket = WebSocket & { [kOwner]: WebSocketTransport }
+
+/** The parts of ws's Sender the direct-write path relies on (checked at run time). */
+interface WsSender {
+  _state: number
+  _queue: unknown[]
+  _socket: Socket
+}
+
+/** Payloads up to this size are copied into one frame buffer: one write beats ws's header + payload pair. */
+const DIRECT_COPY_LIMIT = 16 * 1024
+
+function senderOf (socket: WebSocket): WsSender | null {
+  const sender = (socket as unknown as { _sender?: Partial<WsSender> })._sender
+  if (sender === undefined || typeof sender._state !== 'number' || !Array.isArray(sender._queue) ||
+    sender._socket === undefined || typeof sender._socket.write !== 'function') return null
+  return sender as WsSender
+}
 
 // Listeners are module-level and find their transport through the socket, so
 // no closure is allocated per connection or per message.
@@ -60,10 +80,19 @@ export class WebSocketTransport implements Transport {
   private closedPromise: Promise<void> | null = null
   private readonly socket: OwnedSocket
   private frameOptions = TEXT_FRAME
+  private binary = false
+  /**
+   * ws's sender, when its internals are as expected: then frames we build are
+   * written straight to the socket while the sender is idle (nothing queued,
+   * not compressing), which keeps ws's own ordering intact. Otherwise every
+   * write goes through `socket.send`.
+   */
+  private readonly sender: WsSender | null
 
   constructor (socket: WebSocket) {
     this.socket = socket as OwnedSocket
     this.socket[kOwner] = this
+    this.sender = senderOf(socket)
     socket.on('message', socketOnMessage as (this: WebSocket, data: Buffer) => void)
     socket.on('close', socketOnClose as (this: WebSocket, code: number) => void)
     socket.on('error', socketOnError as (this: WebSocket) => void)
@@ -74,12 +103,27 @@ export class WebSocketTransport implements Transport {
   }
 
   setBinary (binary: boolean): void {
+    this.binary = binary
     this.frameOptions = binary ? BINARY_FRAME : TEXT_FRAME
+  }
+
+  private get idleSender (): WsSender | null {
+    const sender = this.sender
+    return sender !== null && sender._state === 0 && sender._queue.length === 0 ? sender : null
   }
 
   send (data: Buffer): void {
     if (this.closed || this.socket.readyState !== 1 /* OPEN */) return
-    this.socket.send(data, this.frameOptions)
+    const sender = data.length <= DIRECT_COPY_LIMIT ? this.idleSender : null
+    if (sender !== null) sender._socket.write(encodeFrame(data, this.binary))
+    else this.socket.send(data, this.frameOptions)
+  }
+
+  sendShared (message: SerializedMessage, protocol: HubProtocol, payload: Buffer): void {
+    if (this.closed || this.socket.readyState !== 1 /* OPEN */) return
+    const sender = this.idleSender
+    if (sender !== null) sender._socket.write(message.framed(protocol, encodeFrame))
+    else this.socket.send(payload, this.frameOptions)
   }
 
   get bufferedAmount (): number {
