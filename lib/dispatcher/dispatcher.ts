@@ -2,7 +2,7 @@ import type { z } from 'zod'
 import type { HubConnection } from '../connection/connection.js'
 import { errorText, withDetail } from '../errors.js'
 import { InvocationContext } from '../hub/caller-context.js'
-import type { MethodDescriptor } from '../hub/method-table.js'
+import { findMethod, type MethodDescriptor } from '../hub/method-table.js'
 import {
   MessageType, type CompletionMessage, type HubMessage, type InvocationMessage, type StreamInvocationMessage
 } from '../protocol/messages.js'
@@ -61,7 +61,7 @@ function sendError (connection: HubConnection, invocationId: string | undefined,
 function invoke (connection: HubConnection, message: InvocationMessage | StreamInvocationMessage): boolean {
   const streaming = message.type === MessageType.StreamInvocation
   const { invocationId, target } = message
-  const method = connection.runtime.table.get(target.toLowerCase())
+  const method = findMethod(connection.runtime.table, target)
   if (method === undefined) {
     sendError(connection, invocationId, errorText.methodNotFound(target))
     return true
@@ -118,7 +118,7 @@ function invoke (connection: HubConnection, message: InvocationMessage | StreamI
 
   let result: unknown
   try {
-    result = method.handler(context, ...params)
+    result = callHandler(method.handler, context, params)
   } catch (err) {
     if (streaming) endStream(context, method, err)
     else completeInvocation(context, method, err, true)
@@ -132,6 +132,17 @@ function invoke (connection: HubConnection, message: InvocationMessage | StreamI
     completeInvocation(context, method, result, false)
   }
   return true
+}
+
+/** Calls a handler without spreading for the common small arities. */
+function callHandler (handler: (...args: any[]) => unknown, context: InvocationContext, params: unknown[]): unknown {
+  switch (params.length) {
+    case 0: return handler(context)
+    case 1: return handler(context, params[0])
+    case 2: return handler(context, params[0], params[1])
+    case 3: return handler(context, params[0], params[1], params[2])
+    default: return handler(context, ...params)
+  }
 }
 
 /**

@@ -21,7 +21,12 @@ export interface MethodDescriptor {
   readonly paramCount: number
 }
 
+/** Keyed by lower-cased name and by the declared name (both find the same descriptor). */
 export type MethodTable = ReadonlyMap<string, MethodDescriptor>
+
+export function findMethod (table: MethodTable, target: string): MethodDescriptor | undefined {
+  return table.get(target) ?? table.get(target.toLowerCase())
+}
 
 export function isZodSchema (value: unknown): value is z.ZodType {
   return value !== null && typeof value === 'object' && typeof (value as z.ZodType).safeParse === 'function' &&
@@ -75,7 +80,7 @@ export function buildMethodTable (methods: Record<string, unknown>): MethodTable
         invalid(`method '${name}': argument ${i} must be a zod schema or clientStream(schema)`)
       }
     })
-    table.set(name.toLowerCase(), Object.freeze({
+    const descriptor: MethodDescriptor = Object.freeze({
       name,
       stream: stream === true,
       wireArgCount: argSchemas.length,
@@ -85,7 +90,11 @@ export function buildMethodTable (methods: Record<string, unknown>): MethodTable
       returns: (returns as z.ZodType | undefined) ?? null,
       handler: handler as (...args: any[]) => unknown,
       paramCount: args.length
-    }))
+    })
+    // Lookup is case-insensitive; the declared spelling is also a key so the
+    // usual call (clients send the declared name) needs no toLowerCase().
+    table.set(name.toLowerCase(), descriptor)
+    table.set(name, descriptor)
   }
   return table
 }
