@@ -322,8 +322,9 @@ async function runOne (cli: Cli, scenario: Scenario, server: ServerName, rep: nu
   const { settings } = cli
   const nodeFlags = ['--expose-gc']
   if (cli.cpuProf) {
-    nodeFlags.push('--cpu-prof', '--cpu-prof-dir', join(benchDir, 'profiles'),
-      '--cpu-prof-name', `${scenario.id}-${server}-rep${rep}.cpuprofile`)
+    // One folder per run: the tsx loader thread writes a profile too, and a fixed
+    // file name would let it overwrite the main thread's.
+    nodeFlags.push('--cpu-prof', '--cpu-prof-dir', join(benchDir, 'profiles', `${scenario.id}-${server}-rep${rep}`))
   }
   const srv = new Child(`server ${server}`, join(benchDir, 'servers', `${server}.ts`), ['0'], nodeFlags)
   let load: Child | null = null

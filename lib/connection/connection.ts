@@ -379,7 +379,19 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
 
   sendMessage (message: HubMessage): void {
     if (this.state !== State.Connected) return
-    this.write(this.protocol!.encode(message), this.stateful !== null && isTrackable(message))
+    const protocol = this.protocol!
+    const transport = this.transport
+    // Completions and other one-receiver messages: a text record goes from string to frame directly.
+    if (this.stateful === null && protocol.encodeText !== undefined && transport.sendText !== undefined) {
+      if (this.pendingBytes > this.options.maximumSendBufferSize) {
+        this.dropSlowClient()
+        return
+      }
+      transport.sendText(protocol.encodeText(message))
+      this.lastSentAt = this.store.now
+      return
+    }
+    this.write(protocol.encode(message), this.stateful !== null && isTrackable(message))
   }
 
   /** Bytes written but not yet delivered: the socket's queue plus, with stateful reconnect, the unacknowledged. */

@@ -22,4 +22,9 @@ export interface HubProtocol {
   createReader (maxMessageSize: number | null): MessageReader
   /** One message with its framing (record separator or length prefix). */
   encode (message: HubMessage): Buffer
+  /**
+   * Text protocols only: the same record as a string, so a transport can
+   * write it into its own frame without an intermediate buffer.
+   */
+  encodeText? (message: HubMessage): string
 }

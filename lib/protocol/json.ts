@@ -16,6 +16,9 @@ export const jsonProtocol: HubProtocol = {
   },
   encode (message) {
     return Buffer.from(stringifyMessage(message) + RECORD_SEPARATOR_CHAR, 'utf8')
+  },
+  encodeText (message) {
+    return stringifyMessage(message) + RECORD_SEPARATOR_CHAR
   }
 }
 

@@ -37,6 +37,8 @@ export interface Transport {
    * `send` would get.
    */
   sendShared? (message: SerializedMessage, protocol: HubProtocol, payload: Buffer): void
+  /** Optional: writes a text record given as a string (text protocols), saving a copy. */
+  sendText? (text: string): void
   /** Bytes queued but not yet written to the network. */
   readonly bufferedAmount: number
   /** Calls `owner.onTransportDrain()` once the queued bytes are written. */

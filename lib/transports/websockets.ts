@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import type { SerializedMessage } from '../lifetime/serialized-message.js'
 import type { HubProtocol, TransferFormat } from '../protocol/hub-protocol.js'
 import type { Transport, TransportOwner } from './transport.js'
-import { encodeFrame } from './websocket-frame.js'
+import { encodeFrame, encodeTextFrame } from './websocket-frame.js'
 
 const kOwner = Symbol('fastify-signalr.transportOwner')
 const TEXT_FRAME = { binary: false }
@@ -117,6 +117,14 @@ export class WebSocketTransport implements Transport {
     const sender = data.length <= DIRECT_COPY_LIMIT ? this.idleSender : null
     if (sender !== null) sender._socket.write(encodeFrame(data, this.binary))
     else this.socket.send(data, this.frameOptions)
+  }
+
+  sendText (text: string): void {
+    if (this.closed || this.socket.readyState !== 1 /* OPEN */) return
+    // Short strings only: their UTF-8 length is at most 3 bytes a character.
+    const sender = text.length <= DIRECT_COPY_LIMIT / 3 ? this.idleSender : null
+    if (sender !== null) sender._socket.write(encodeTextFrame(text))
+    else this.socket.send(text, this.frameOptions)
   }
 
   sendShared (message: SerializedMessage, protocol: HubProtocol, payload: Buffer): void {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Receiver, Sender } from 'ws'
-import { encodeFrame } from '../../lib/transports/websocket-frame.js'
+import { encodeFrame, encodeTextFrame } from '../../lib/transports/websocket-frame.js'
 
 /** What ws itself would put on the wire for an unmasked server frame. */
 function wsFrame (payload: Buffer, binary: boolean): Buffer {
@@ -13,6 +13,9 @@ t.test('frames match ws byte for byte at every length boundary', async (t) => {
     const payload = Buffer.alloc(length, 0x61)
     t.same(encodeFrame(payload, false), wsFrame(payload, false), `text, ${length} bytes`)
     t.same(encodeFrame(payload, true), wsFrame(payload, true), `binary, ${length} bytes`)
+  }
+  for (const text of ['', '{"type":6}\u001e', 'é'.repeat(63), 'é'.repeat(64), '✓'.repeat(30000)]) {
+    t.same(encodeTextFrame(text), wsFrame(Buffer.from(text), false), `text from a string of ${Buffer.byteLength(text)} bytes`)
   }
 })
 
