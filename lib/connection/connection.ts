@@ -55,21 +55,20 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   transport: Transport
   readonly request: FastifyRequest
   readonly userId: string | undefined
-  readonly log: FastifyBaseLogger
-  readonly items = new Map<unknown, unknown>()
   readonly groupNames = new Set<string>()
   readonly limit: InvocationLimit
-  readonly clientResults = new ClientResults()
-  /** Server-to-client streams in progress, by invocation id (for CancelInvocation). */
-  readonly streamsOut = new Map<string, InvocationContext>()
-  /** Client-to-server streams, by stream id. */
-  readonly streamsIn = new Map<string, ClientStreamReader>()
-  /** Invocations whose `hub.signal` was read, so they can be aborted when the connection ends. */
-  readonly liveInvocations = new Set<InvocationContext>()
-  /** Aborted when the connection ends; the signal of `onConnected`/`onDisconnected`. */
-  readonly controller = new AbortController()
-  /** The `hub` object of the lifecycle hooks. */
-  readonly lifecycleContext: InvocationContext
+  // Idle connections are the common case at scale, so everything a connection
+  // may never use is made on first use (see the getters below).
+  private _log: FastifyBaseLogger | null = null
+  private _items: Map<unknown, unknown> | null = null
+  private _clientResults: ClientResults | null = null
+  private _streamsOut: Map<string, InvocationContext> | null = null
+  private _streamsIn: Map<string, ClientStreamReader> | null = null
+  private _liveInvocations: Set<InvocationContext> | null = null
+  private _controller: AbortController | null = null
+  private _lifecycleContext: InvocationContext | null = null
+  private _ended: Promise<void> | null = null
+  private endedDone = false
   protocol: HubProtocol | null = null
   createdAt: number
   closedAt = 0
@@ -77,8 +76,6 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   lastSentAt: number
   /** True while `onConnected` runs: client results to the caller are refused then (as in ASP.NET). */
   inOnConnected = false
-  /** Resolves once `onDisconnected` has run (or right away for a connection that never connected). */
-  readonly ended: Promise<void>
   private state = State.Handshaking
   private reader: MessageReader | null = null
   private handshakeBuffer: Buffer = EMPTY
@@ -87,7 +84,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   private blocked = false
   private draining = false
   private drainWaiters: Array<() => void> | null = null
-  private resolveEnded!: () => void
+  private resolveEnded: (() => void) | null = null
   /** The client asked for stateful reconnect in negotiate (it takes effect with handshake version 2). */
   private readonly statefulRequested: boolean
   /** Set once stateful reconnect is on for this connection. */
@@ -113,15 +110,75 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     this.transport = transport
     this.request = request
     this.userId = userId
-    this.log = route.log.child({ hub: this.runtime.name, connectionId })
     this.limit = new InvocationLimit(route.options.maximumParallelInvocationsPerClient)
     this.createdAt = store.now
     this.lastReceivedAt = store.now
     this.lastSentAt = store.now
-    this.ended = new Promise((resolve) => { this.resolveEnded = resolve })
     this.wake = () => { this.unblock() }
-    this.lifecycleContext = new InvocationContext(this, undefined, false)
     transport.attach(this)
+  }
+
+  /** A child of the mapping scope's logger, bound to the hub and connection id. */
+  get log (): FastifyBaseLogger {
+    return this._log ??= this.route.log.child({ hub: this.runtime.name, connectionId: this.connectionId })
+  }
+
+  get items (): Map<unknown, unknown> {
+    return this._items ??= new Map()
+  }
+
+  get clientResults (): ClientResults {
+    return this._clientResults ??= new ClientResults()
+  }
+
+  /** Server-to-client streams in progress, by invocation id (for CancelInvocation). */
+  get streamsOut (): Map<string, InvocationContext> {
+    return this._streamsOut ??= new Map()
+  }
+
+  /** Client-to-server streams, by stream id. */
+  get streamsIn (): Map<string, ClientStreamReader> {
+    return this._streamsIn ??= new Map()
+  }
+
+  /** Invocations whose `hub.signal` was read, so they can be aborted when the connection ends. */
+  get liveInvocations (): Set<InvocationContext> {
+    return this._liveInvocations ??= new Set()
+  }
+
+  /** Aborted when the connection ends; the signal of `onConnected`/`onDisconnected`. */
+  get controller (): AbortController {
+    if (this._controller === null) {
+      this._controller = new AbortController()
+      if (this.state === State.Closed) this._controller.abort()
+    }
+    return this._controller
+  }
+
+  /** The `hub` object of the lifecycle hooks. */
+  get lifecycleContext (): InvocationContext {
+    return this._lifecycleContext ??= new InvocationContext(this, undefined, false)
+  }
+
+  /** Resolves once `onDisconnected` has run (or right away for a connection that never connected). */
+  get ended (): Promise<void> {
+    if (this._ended === null) {
+      this._ended = this.endedDone ? Promise.resolve() : new Promise((resolve) => { this.resolveEnded = resolve })
+    }
+    return this._ended
+  }
+
+  /** Checked before routine debug lines, so quiet apps never build a child logger per connection. */
+  private get debugEnabled (): boolean {
+    const log = this.route.log as FastifyBaseLogger & { isLevelEnabled?: (level: string) => boolean }
+    return log.isLevelEnabled?.('debug') ?? true
+  }
+
+  private markEnded (): void {
+    this.endedDone = true
+    const resolve = this.resolveEnded
+    this.resolveEnded = null
+    resolve?.()
   }
 
   get isConnected (): boolean {
@@ -254,7 +311,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
         return
       }
     }
-    this.log.debug({ protocol: protocol.name, transport: this.transport.kind }, 'hub connection established')
+    if (this.debugEnabled) this.log.debug({ protocol: protocol.name, transport: this.transport.kind }, 'hub connection established')
     void this.startHub()
   }
 
@@ -477,7 +534,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
       // Any message resets the client's server timeout, so only an idle connection needs a ping.
       if (now - this.lastSentAt >= options.keepAliveInterval) this.sendSerialized(PING_MESSAGE)
     }
-    this.clientResults.expire(now, options.clientResultTimeout)
+    this._clientResults?.expire(now, options.clientResultTimeout)
   }
 
   // ---------------------------------------------------------------- ending
@@ -525,17 +582,23 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     this.inboxHead = 0
     this.onTransportDrain()
 
-    this.controller.abort()
-    for (const context of this.liveInvocations) context.abortSignal()
-    this.liveInvocations.clear()
-    for (const context of this.streamsOut.values()) context.abortSignal()
+    this._controller?.abort()
+    if (this._liveInvocations !== null) {
+      for (const context of this._liveInvocations) context.abortSignal()
+      this._liveInvocations.clear()
+    }
+    if (this._streamsOut !== null) {
+      for (const context of this._streamsOut.values()) context.abortSignal()
+    }
     const closed = new Error(`Connection '${this.connectionId}' disconnected.`)
-    for (const reader of this.streamsIn.values()) reader.fail(closed)
-    this.streamsIn.clear()
-    this.clientResults.rejectAll(closed)
+    if (this._streamsIn !== null) {
+      for (const reader of this._streamsIn.values()) reader.fail(closed)
+      this._streamsIn.clear()
+    }
+    this._clientResults?.rejectAll(closed)
 
     if (!wasConnected || !runOnDisconnected) {
-      this.resolveEnded()
+      this.markEnded()
       return
     }
     void this.runOnDisconnected(ending.error)
@@ -553,7 +616,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     } catch (err) {
       this.log.error({ err }, 'removing the connection from the lifetime manager failed')
     }
-    this.log.debug({ err: error }, 'hub connection closed')
-    this.resolveEnded()
+    if (this.debugEnabled) this.log.debug({ err: error }, 'hub connection closed')
+    this.markEnded()
   }
 }
