@@ -1,6 +1,13 @@
 import t from 'tap'
-import { Receiver, Sender } from 'ws'
+import { createRequire } from 'node:module'
 import { encodeFrame, encodeTextFrame } from '../../lib/transports/websocket-frame.js'
+
+// ws exports its Sender and Receiver at run time; @types/ws does not declare them.
+const ws = createRequire(import.meta.url)('ws') as {
+  Sender: { frame (data: Buffer, options: Record<string, unknown>): Buffer[] }
+  Receiver: new (options: { isServer: boolean }) => NodeJS.EventEmitter & { write (chunk: Buffer): void }
+}
+const { Sender, Receiver } = ws
 
 /** What ws itself would put on the wire for an unmasked server frame. */
 function wsFrame (payload: Buffer, binary: boolean): Buffer {
