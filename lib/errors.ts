@@ -37,6 +37,7 @@ export const errorText = {
     `The client attempted to invoke the non-streaming '${target}' method with a streaming invocation.`,
   streamFailed: 'An error occurred on the server while streaming results.',
   idInUse: (id: string) => `Invocation ID '${id}' is already in use.`,
+  unauthorized: (target: string) => `Failed to invoke '${target}' because user is unauthorized`,
   connectionClosedWithError: 'Connection closed with an error.'
 } as const
 

@@ -11,6 +11,7 @@ export type { SignalRPluginOptions, MapHubOptions, SignalRDecorator } from './pl
 export type { HubOptions, TransportName } from './options.js'
 export type { ProtocolName } from './protocol/index.js'
 export type { HubContext } from './hub/hub-context.js'
+export type { HubHooks, HookName, InvocationEvent, InvocationResultEvent } from './hub/hooks.js'
 export type {
   AnyHubDefinition, ArgSchema, ArgSchemas, ClientMethodSpec, ClientProxy, ClientSpec, ClientStreamSchema,
   GroupManager, Hub, HubCallerClients, HubClients, HubDefinition, HubLifecycle, InferArg, InferClientArgs,

@@ -3,12 +3,13 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { ConnectionStore } from './connection/connection-store.js'
 import { TokenSigner } from './connection/ids.js'
-import { ERR_HUB_DEFINITION, ERR_HUB_NOT_MAPPED, SignalRError } from './errors.js'
+import { ERR_HUB_DEFINITION, ERR_HUB_NOT_MAPPED, ERR_OPTION, SignalRError } from './errors.js'
 import type { RouteContext } from './http/route-context.js'
 import { registerHubRoutes } from './http/routes.js'
 import { methodTableOf } from './hub/define-hub.js'
 import type { HubContext } from './hub/hub-context.js'
 import { HubRuntime } from './hub/hub-runtime.js'
+import { HookRegistry, isHookName, type HookName, type HubHooks } from './hub/hooks.js'
 import type { AnyHubDefinition, HubDefinition } from './hub/types.js'
 import type { Backplane } from './backplane/backplane.js'
 import type { HubLifetimeManager } from './lifetime/lifetime-manager.js'
@@ -41,6 +42,11 @@ export interface SignalRDecorator {
    * @example await app.signalr.hubContext(chat).clients.all.send('ReceiveMessage', 'system', 'hi')
    */
   hubContext<M, C>(hub: HubDefinition<M, C>): HubContext<C>
+  /**
+   * Adds a hook for every hub of this instance (SignalR's global hub filters).
+   * @example app.signalr.addHook('afterInvocation', (e) => metrics.observe(e.method, e.durationMs))
+   */
+  addHook<K extends HookName>(name: K, hook: NonNullable<HubHooks[K]>): void
 }
 
 declare module 'fastify' {
@@ -71,6 +77,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
   const store = new ConnectionStore(secret === undefined ? null : new TokenSigner(secret))
   const runtimes = new Map<AnyHubDefinition, HubRuntime>()
   const paths = new Set<string>()
+  const hooks = new HookRegistry()
   const backplane = (rawOptions as SignalRPluginOptions | undefined)?.backplane
   if (backplane !== undefined) {
     (backplane as { setLogger?: (log: typeof fastify.log) => void }).setLogger?.(fastify.log)
@@ -105,7 +112,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
           timeout: options.clientResultTimeout,
           log: fastify.log
         })
-      runtime = new HubRuntime(hub, name, methodTableOf(hub)!, lifetime, fastify.log)
+      runtime = new HubRuntime(hub, name, methodTableOf(hub)!, lifetime, fastify.log, hooks)
       runtimes.set(hub, runtime)
     }
     return runtime
@@ -118,6 +125,13 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
         throw new SignalRError(ERR_HUB_NOT_MAPPED, 'fastify-signalr: hubContext(hub): this hub is not mapped; call app.mapHub(path, hub) first')
       }
       return { clients: runtime.clients, groups: runtime.groups }
+    },
+    addHook (name: HookName, fn: (...args: any[]) => unknown) {
+      if (!isHookName(name)) {
+        throw new SignalRError(ERR_OPTION, `fastify-signalr: addHook: unknown hook '${String(name)}'`)
+      }
+      if (typeof fn !== 'function') throw new SignalRError(ERR_OPTION, `fastify-signalr: addHook('${name}'): expected a function`)
+      hooks.add(name, fn)
     }
   } as SignalRDecorator)
 

@@ -325,6 +325,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     const lifetime = this.runtime.lifetime
     try {
       await lifetime.onConnected(this)
+      await this.runtime.hooks.onConnect(this.lifecycleContext)
       const onConnected = this.runtime.definition.onConnected
       if (onConnected !== undefined) {
         this.inOnConnected = true
@@ -611,6 +612,11 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
       if (onDisconnected !== undefined) await onDisconnected(this.lifecycleContext, error)
     } catch (err) {
       this.log.error({ err }, 'onDisconnected failed')
+    }
+    try {
+      await this.runtime.hooks.onDisconnect(this.lifecycleContext, error)
+    } catch (err) {
+      this.log.error({ err }, 'onDisconnect hook failed')
     }
     try {
       await this.runtime.lifetime.onDisconnected(this)

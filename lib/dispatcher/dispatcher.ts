@@ -116,6 +116,12 @@ function invoke (connection: HubConnection, message: InvocationMessage | StreamI
   }
   if (streaming) connection.streamsOut.set(invocationId!, context)
 
+  // Authorization and hooks make a call asynchronous; without them it stays on the fast path.
+  if (method.authorize !== null || connection.runtime.definition.authorize !== undefined || connection.runtime.hooks.guardsInvocations) {
+    void guardedInvoke(context, method, params, streaming)
+    return true
+  }
+
   let result: unknown
   try {
     result = callHandler(method.handler, context, params)
@@ -132,6 +138,63 @@ function invoke (connection: HubConnection, message: InvocationMessage | StreamI
     completeInvocation(context, method, result, false)
   }
   return true
+}
+
+/**
+ * The same call with `authorize` and the invocation hooks around it. A refusal
+ * or a throwing `beforeInvocation` ends the call like a throwing handler would.
+ */
+async function guardedInvoke (context: InvocationContext, method: MethodDescriptor, params: unknown[], streaming: boolean): Promise<void> {
+  const connection = context.connection
+  const runtime = connection.runtime
+  const fail = (err: unknown): void => {
+    if (streaming) endStream(context, method, err)
+    else completeInvocation(context, method, err, true)
+  }
+  try {
+    const hubCheck = runtime.definition.authorize
+    const allowed = (hubCheck === undefined || await hubCheck(context)) &&
+      (method.authorize === null || await method.authorize(context))
+    if (!allowed) {
+      connection.streamsOut.delete(context.invocationId ?? '')
+      releaseInvocation(context)
+      sendError(connection, context.invocationId, errorText.unauthorized(method.name))
+      return
+    }
+    await runtime.hooks.beforeInvocation({ hub: context, method: method.name, args: params })
+  } catch (err) {
+    fail(err)
+    return
+  }
+  const started = performance.now()
+  let result: unknown
+  let error: unknown
+  let failed = false
+  try {
+    result = callHandler(method.handler, context, params)
+    if (streaming) {
+      error = await pumpStream(context, method, result)
+      failed = error !== undefined
+    } else {
+      result = await result
+    }
+  } catch (err) {
+    error = err
+    failed = true
+  }
+  try {
+    await runtime.hooks.afterInvocation({
+      hub: context, method: method.name, args: params, result: failed ? undefined : result, error, durationMs: performance.now() - started
+    })
+  } catch (err) {
+    connection.log.error({ err, method: method.name }, 'afterInvocation hook failed')
+  }
+  if (streaming) {
+    // pumpStream has completed the stream; only a handler that threw before streaming is left.
+    if (failed && connection.streamsOut.has(context.invocationId!)) endStream(context, method, error)
+    return
+  }
+  completeInvocation(context, method, failed ? error : result, failed)
 }
 
 /** Calls a handler without spreading for the common small arities. */
@@ -244,7 +307,7 @@ function releaseInvocation (context: InvocationContext): void {
  * Completion without result (or with the error). Waits for the transport to
  * drain when the client reads slower than the producer yields.
  */
-async function pumpStream (context: InvocationContext, method: MethodDescriptor, produced: unknown): Promise<void> {
+async function pumpStream (context: InvocationContext, method: MethodDescriptor, produced: unknown): Promise<unknown> {
   const connection = context.connection
   const invocationId = context.invocationId!
   let iterator: AsyncIterator<unknown> | Iterator<unknown> | null = null
@@ -269,9 +332,10 @@ async function pumpStream (context: InvocationContext, method: MethodDescriptor,
       try { await iterator.return?.() } catch { /* the stream already failed */ }
     }
     endStream(context, method, err)
-    return
+    return err
   }
   endStream(context, method, undefined)
+  return undefined
 }
 
 function endStream (context: InvocationContext, method: MethodDescriptor, err: unknown): void {

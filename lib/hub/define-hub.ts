@@ -1,6 +1,7 @@
 import type { z } from 'zod'
 import { ERR_HUB_DEFINITION, SignalRError } from '../errors.js'
 import { kClientStream, kMethodTable } from '../symbols.js'
+import { isHookName } from './hooks.js'
 import { assertNoCaseDuplicates, buildMethodTable, isZodSchema, type MethodTable } from './method-table.js'
 import type {
   ArgSchemas, CheckMethodResults, ClientSpec, ClientStreamSchema, HubDefinition, HubLifecycle,
@@ -39,7 +40,7 @@ export function defineHub<
   if (definition === null || typeof definition !== 'object') {
     throw new SignalRError(ERR_HUB_DEFINITION, 'defineHub: expected a hub definition object')
   }
-  const { name, client, methods, onConnected, onDisconnected } = definition
+  const { name, client, methods, onConnected, onDisconnected, authorize, hooks } = definition
   if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
     throw new SignalRError(ERR_HUB_DEFINITION, 'defineHub: `name` must be a non-empty string')
   }
@@ -48,6 +49,16 @@ export function defineHub<
   }
   if (onDisconnected !== undefined && typeof onDisconnected !== 'function') {
     throw new SignalRError(ERR_HUB_DEFINITION, 'defineHub: `onDisconnected` must be a function')
+  }
+  if (authorize !== undefined && typeof authorize !== 'function') {
+    throw new SignalRError(ERR_HUB_DEFINITION, 'defineHub: `authorize` must be a function')
+  }
+  if (hooks !== undefined) {
+    if (hooks === null || typeof hooks !== 'object') throw new SignalRError(ERR_HUB_DEFINITION, 'defineHub: `hooks` must be an object')
+    for (const [key, fn] of Object.entries(hooks)) {
+      if (!isHookName(key)) throw new SignalRError(ERR_HUB_DEFINITION, `defineHub: unknown hook '${key}'`)
+      if (typeof fn !== 'function') throw new SignalRError(ERR_HUB_DEFINITION, `defineHub: hook '${key}' must be a function`)
+    }
   }
   if (client !== undefined) {
     if (client === null || typeof client !== 'object') {
@@ -62,6 +73,8 @@ export function defineHub<
     methods,
     onConnected,
     onDisconnected,
+    authorize,
+    hooks,
     [kMethodTable]: table
   }
   return Object.freeze(hub) as unknown as HubDefinition<M, C>

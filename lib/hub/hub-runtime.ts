@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { HubLifetimeManager } from '../lifetime/lifetime-manager.js'
 import type { MethodTable } from './method-table.js'
+import { HubHookRunner, type HookRegistry } from './hooks.js'
 import { HubClientsImpl } from './clients.js'
 import { GroupManagerImpl } from './groups.js'
 import type { AnyHubDefinition } from './types.js'
@@ -18,8 +19,13 @@ export class HubRuntime {
   readonly clients: HubClientsImpl
   readonly groups: GroupManagerImpl
   readonly log: FastifyBaseLogger
+  readonly hooks: HubHookRunner
 
-  constructor (definition: AnyHubDefinition, name: string, table: MethodTable, lifetime: HubLifetimeManager, log: FastifyBaseLogger) {
+  constructor (
+    definition: AnyHubDefinition, name: string, table: MethodTable, lifetime: HubLifetimeManager,
+    log: FastifyBaseLogger, pluginHooks: HookRegistry
+  ) {
+    this.hooks = new HubHookRunner(pluginHooks, definition.hooks)
     this.definition = definition
     this.name = name
     this.table = table

@@ -16,6 +16,7 @@ export interface MethodDescriptor {
   readonly streamPositions: readonly number[]
   readonly streamItemSchemas: readonly z.ZodType[]
   readonly returns: z.ZodType | null
+  readonly authorize: ((hub: any) => boolean | Promise<boolean>) | null
   readonly handler: (...args: any[]) => unknown
   /** Parameters after `hub`: wire arguments plus upload streams. */
   readonly paramCount: number
@@ -61,7 +62,8 @@ export function buildMethodTable (methods: Record<string, unknown>): MethodTable
   for (const [name, def] of Object.entries(methods)) {
     if (name.length === 0) invalid('a method name must not be empty')
     if (def === null || typeof def !== 'object') invalid(`method '${name}' must be an object with args and handler`)
-    const { args, returns, stream, handler } = def as Record<string, unknown>
+    const { args, returns, stream, handler, authorize } = def as Record<string, unknown>
+    if (authorize !== undefined && typeof authorize !== 'function') invalid(`method '${name}': \`authorize\` must be a function`)
     if (!Array.isArray(args)) invalid(`method '${name}': \`args\` must be an array of zod schemas`)
     if (typeof handler !== 'function') invalid(`method '${name}': \`handler\` must be a function`)
     if (returns !== undefined && !isZodSchema(returns)) invalid(`method '${name}': \`returns\` must be a zod schema`)
@@ -88,6 +90,7 @@ export function buildMethodTable (methods: Record<string, unknown>): MethodTable
       streamPositions,
       streamItemSchemas,
       returns: (returns as z.ZodType | undefined) ?? null,
+      authorize: (authorize as MethodDescriptor['authorize'] | undefined) ?? null,
       handler: handler as (...args: any[]) => unknown,
       paramCount: args.length
     })

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { z } from 'zod'
+import type { HubHooks } from './hooks.js'
 
 /** Flattens intersections so editor hovers stay readable. */
 export type Simplify<T> = { [K in keyof T]: T[K] } & {}
@@ -132,6 +133,8 @@ export interface MethodDefinition<A extends ArgSchemas = ArgSchemas, C = Untyped
   returns?: z.ZodType
   /** `true` for a server-to-client stream: the handler returns an AsyncIterable. */
   stream?: boolean
+  /** May this caller use the method? False refuses with SignalR's unauthorized error. */
+  authorize?: (hub: Hub<C>) => boolean | Promise<boolean>
   handler: (hub: Hub<C>, ...args: InferHandlerArgs<A>) => unknown
 }
 
@@ -145,6 +148,10 @@ export type CheckMethodResults<M> = {
 }
 
 export interface HubLifecycle<C> {
+  /** Checked before every method of the hub (and each method's own `authorize`). */
+  authorize?: (hub: Hub<C>) => boolean | Promise<boolean>
+  /** Hooks around this hub's work (SignalR's hub filters). */
+  hooks?: HubHooks<C>
   /** Runs once the handshake is done; throwing refuses the connection. */
   onConnected?: (hub: Hub<C>) => void | Promise<void>
   /** Runs when the connection ends; `error` is undefined on a clean close. */

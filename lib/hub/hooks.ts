@@ -1,0 +1,84 @@
+import type { Hub } from './types.js'
+
+/** What `beforeInvocation` hooks see. Throw (a HubError, for a message the caller sees) to refuse the call. */
+export interface InvocationEvent<C = any> {
+  readonly hub: Hub<C>
+  /** The declared method name. */
+  readonly method: string
+  /** The arguments after validation (upload streams as their AsyncIterables). */
+  readonly args: readonly unknown[]
+}
+
+/** What `afterInvocation` hooks see: the outcome and how long the handler took. */
+export interface InvocationResultEvent<C = any> extends InvocationEvent<C> {
+  readonly result?: unknown
+  readonly error?: unknown
+  readonly durationMs: number
+}
+
+/** Hooks around hub work (SignalR's hub filters), per hub in `defineHub` or for all hubs with `app.signalr.addHook`. */
+export interface HubHooks<C = any> {
+  beforeInvocation?: (event: InvocationEvent<C>) => void | Promise<void>
+  afterInvocation?: (event: InvocationResultEvent<C>) => void | Promise<void>
+  onConnect?: (hub: Hub<C>) => void | Promise<void>
+  onDisconnect?: (hub: Hub<C>, error: Error | undefined) => void | Promise<void>
+}
+
+export type HookName = keyof HubHooks
+
+const HOOK_NAMES: readonly HookName[] = ['beforeInvocation', 'afterInvocation', 'onConnect', 'onDisconnect']
+
+export function isHookName (name: unknown): name is HookName {
+  return HOOK_NAMES.includes(name as HookName)
+}
+
+/** Plugin-wide hooks added with `app.signalr.addHook`, shared by every hub of the instance. */
+export class HookRegistry {
+  readonly beforeInvocation: Array<NonNullable<HubHooks['beforeInvocation']>> = []
+  readonly afterInvocation: Array<NonNullable<HubHooks['afterInvocation']>> = []
+  readonly onConnect: Array<NonNullable<HubHooks['onConnect']>> = []
+  readonly onDisconnect: Array<NonNullable<HubHooks['onDisconnect']>> = []
+
+  add (name: HookName, fn: (...args: any[]) => unknown): void {
+    (this[name] as Array<(...args: any[]) => unknown>).push(fn)
+  }
+}
+
+/**
+ * The hooks that apply to one hub: the plugin's first, then the hub's own.
+ * `guardsInvocations` lets the dispatcher keep its fast path when there are none.
+ */
+export class HubHookRunner {
+  private readonly plugin: HookRegistry
+  private readonly own: HubHooks
+
+  constructor (plugin: HookRegistry, own: HubHooks | undefined) {
+    this.plugin = plugin
+    this.own = own ?? {}
+  }
+
+  get guardsInvocations (): boolean {
+    return this.plugin.beforeInvocation.length > 0 || this.plugin.afterInvocation.length > 0 ||
+      this.own.beforeInvocation !== undefined || this.own.afterInvocation !== undefined
+  }
+
+  async beforeInvocation (event: InvocationEvent): Promise<void> {
+    for (const hook of this.plugin.beforeInvocation) await hook(event)
+    if (this.own.beforeInvocation !== undefined) await this.own.beforeInvocation(event)
+  }
+
+  async afterInvocation (event: InvocationResultEvent): Promise<void> {
+    for (const hook of this.plugin.afterInvocation) await hook(event)
+    if (this.own.afterInvocation !== undefined) await this.own.afterInvocation(event)
+  }
+
+  async onConnect (hub: Hub): Promise<void> {
+    for (const hook of this.plugin.onConnect) await hook(hub)
+    if (this.own.onConnect !== undefined) await this.own.onConnect(hub)
+  }
+
+  async onDisconnect (hub: Hub, error: Error | undefined): Promise<void> {
+    for (const hook of this.plugin.onDisconnect) await hook(hub, error)
+    if (this.own.onDisconnect !== undefined) await this.own.onDisconnect(hub, error)
+  }
+}
