@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { ERR_OPTION, SignalRError } from './errors.js'
 import type { ProtocolName } from './protocol/index.js'
 import { isBackplane, type Backplane } from './backplane/backplane.js'
+import type { RateLimit } from './dispatcher/rate-limit.js'
 
 export type TransportName = 'webSockets' | 'serverSentEvents' | 'longPolling'
 
@@ -59,9 +60,16 @@ export interface HubOptions {
    * otherwise connect with the user's cookies. Absent: every origin.
    */
   allowedOrigins?: string[]
+  /**
+   * Invocations per connection: `{ max, timeWindow, closeAfter? }`. Calls over
+   * the limit get an error and the connection stays open, unless more than
+   * `closeAfter` are refused in one window. Methods may set their own limit too.
+   */
+  rateLimit?: RateLimit
 }
 
-export type ResolvedHubOptions = Required<Omit<HubOptions, 'getUserId' | 'maximumReceiveMessageSize' | 'allowedOrigins'>> & {
+export type ResolvedHubOptions = Required<Omit<HubOptions, 'getUserId' | 'maximumReceiveMessageSize' | 'allowedOrigins' | 'rateLimit'>> & {
+  rateLimit: RateLimit | null
   maximumReceiveMessageSize: number | null
   allowedOrigins: readonly string[] | null
   getUserId: ((request: FastifyRequest) => string | null | undefined) | null
@@ -85,12 +93,19 @@ export const defaults: ResolvedHubOptions = Object.freeze({
   clientResultTimeout: 30_000,
   applicationMaxBufferSize: 64 * 1024,
   maximumSendBufferSize: 1024 * 1024,
-  allowedOrigins: null
+  allowedOrigins: null,
+  rateLimit: null
 })
 
 const ms = z.number({ error: 'must be a number of milliseconds' }).int('must be an integer').positive('must be greater than 0')
 const count = z.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1')
 const bytes = z.number({ error: 'must be a number of bytes' }).int('must be an integer').positive('must be greater than 0')
+
+export const rateLimitSchema = z.strictObject({
+  max: count,
+  timeWindow: ms,
+  closeAfter: z.number().int().min(0).optional()
+}, { error: 'must be { max, timeWindow, closeAfter? }' })
 
 const hubOptionsShape = {
   keepAliveInterval: ms.optional(),
@@ -116,7 +131,8 @@ const hubOptionsShape = {
   clientResultTimeout: ms.optional(),
   applicationMaxBufferSize: bytes.optional(),
   maximumSendBufferSize: bytes.optional(),
-  allowedOrigins: z.array(z.string({ error: 'must list origins as strings' }), { error: 'must be an array of origins' }).optional()
+  allowedOrigins: z.array(z.string({ error: 'must list origins as strings' }), { error: 'must be an array of origins' }).optional(),
+  rateLimit: rateLimitSchema.optional()
 }
 
 const hubOptionsSchema = z.strictObject(hubOptionsShape)

@@ -17,6 +17,8 @@ import { DETACHED } from '../transports/detached.js'
 import { ClientResults } from '../dispatcher/client-results.js'
 import { dispatchMessage } from '../dispatcher/dispatcher.js'
 import { InvocationLimit } from '../dispatcher/invocation-limit.js'
+import { RateCounter } from '../dispatcher/rate-limit.js'
+import type { MethodDescriptor } from '../hub/method-table.js'
 import type { ClientStreamReader } from '../dispatcher/streams.js'
 import type { ConnectionStore } from './connection-store.js'
 import { isTrackable, ReconnectBuffer } from './reconnect-buffer.js'
@@ -68,6 +70,9 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   private _controller: AbortController | null = null
   private _lifecycleContext: InvocationContext | null = null
   private _ended: Promise<void> | null = null
+  /** The connection-wide call limit (the `rateLimit` option), if any. */
+  readonly rateCounter: RateCounter | null
+  private _methodRates: Map<MethodDescriptor, RateCounter> | null = null
   private endedDone = false
   protocol: HubProtocol | null = null
   createdAt: number
@@ -111,6 +116,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     this.request = request
     this.userId = userId
     this.limit = new InvocationLimit(route.options.maximumParallelInvocationsPerClient)
+    this.rateCounter = route.options.rateLimit === null ? null : new RateCounter(route.options.rateLimit)
+    this.rateLimited = this.rateCounter !== null || route.runtime.hasMethodRateLimits
     this.createdAt = store.now
     this.lastReceivedAt = store.now
     this.lastSentAt = store.now
@@ -179,6 +186,16 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     const resolve = this.resolveEnded
     this.resolveEnded = null
     resolve?.()
+  }
+
+  /** True when any call limit applies, so the dispatcher can skip the check otherwise. */
+  readonly rateLimited: boolean
+
+  methodRateCounter (method: MethodDescriptor): RateCounter {
+    const counters = this._methodRates ??= new Map()
+    let counter = counters.get(method)
+    if (counter === undefined) counters.set(method, counter = new RateCounter(method.rateLimit!))
+    return counter
   }
 
   get isConnected (): boolean {

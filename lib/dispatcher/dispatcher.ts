@@ -8,6 +8,7 @@ import {
 } from '../protocol/messages.js'
 import { ProtocolError } from '../protocol/protocol-error.js'
 import { ClientStreamReader, toAsyncIterator } from './streams.js'
+import { rateLimitText } from './rate-limit.js'
 
 const NO_STREAM_IDS: readonly string[] = Object.freeze([])
 
@@ -62,6 +63,7 @@ function invoke (connection: HubConnection, message: InvocationMessage | StreamI
   const streaming = message.type === MessageType.StreamInvocation
   const { invocationId, target } = message
   const method = findMethod(connection.runtime.table, target)
+  if (connection.rateLimited && !withinRateLimit(connection, method, target, invocationId)) return true
   if (method === undefined) {
     sendError(connection, invocationId, errorText.methodNotFound(target))
     return true
@@ -195,6 +197,27 @@ async function guardedInvoke (context: InvocationContext, method: MethodDescript
     return
   }
   completeInvocation(context, method, failed ? error : result, failed)
+}
+
+/** Counts the call against the connection's and the method's limits; false after answering a refusal. */
+function withinRateLimit (connection: HubConnection, method: MethodDescriptor | undefined, target: string, invocationId: string | undefined): boolean {
+  const now = Date.now()
+  let verdict = connection.rateCounter?.take(now) ?? 'ok'
+  let limit = connection.options.rateLimit
+  if (verdict === 'ok' && method !== undefined && method.rateLimit !== null) {
+    verdict = connection.methodRateCounter(method).take(now)
+    limit = method.rateLimit
+    // closeAfter counts every refusal of the connection, the method's included.
+    if (verdict !== 'ok' && connection.rateCounter !== null) verdict = connection.rateCounter.refuse(now)
+  }
+  if (verdict === 'ok') return true
+  if (verdict === 'close') {
+    connection.log.warn({ method: target }, 'closing a connection that keeps calling over its rate limit')
+    connection.closeWithError(new Error(`Rate limit exceeded too often (${target}).`))
+    return false
+  }
+  sendError(connection, invocationId, rateLimitText(limit!, method?.name ?? target))
+  return false
 }
 
 /** Calls a handler without spreading for the common small arities. */

@@ -20,12 +20,15 @@ export class HubRuntime {
   readonly groups: GroupManagerImpl
   readonly log: FastifyBaseLogger
   readonly hooks: HubHookRunner
+  /** Some method sets its own `rateLimit`. */
+  readonly hasMethodRateLimits: boolean
 
   constructor (
     definition: AnyHubDefinition, name: string, table: MethodTable, lifetime: HubLifetimeManager,
     log: FastifyBaseLogger, pluginHooks: HookRegistry
   ) {
     this.hooks = new HubHookRunner(pluginHooks, definition.hooks)
+    this.hasMethodRateLimits = [...table.values()].some((method) => method.rateLimit !== null)
     this.definition = definition
     this.name = name
     this.table = table

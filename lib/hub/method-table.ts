@@ -1,6 +1,8 @@
 import type { z } from 'zod'
 import { ERR_HUB_DEFINITION, SignalRError } from '../errors.js'
 import { kClientStream } from '../symbols.js'
+import type { RateLimit } from '../dispatcher/rate-limit.js'
+import { rateLimitSchema } from '../options.js'
 import type { ClientStreamSchema } from './types.js'
 
 /** Everything the dispatcher needs about one hub method, resolved once at definition time. */
@@ -17,6 +19,7 @@ export interface MethodDescriptor {
   readonly streamItemSchemas: readonly z.ZodType[]
   readonly returns: z.ZodType | null
   readonly authorize: ((hub: any) => boolean | Promise<boolean>) | null
+  readonly rateLimit: RateLimit | null
   readonly handler: (...args: any[]) => unknown
   /** Parameters after `hub`: wire arguments plus upload streams. */
   readonly paramCount: number
@@ -62,7 +65,10 @@ export function buildMethodTable (methods: Record<string, unknown>): MethodTable
   for (const [name, def] of Object.entries(methods)) {
     if (name.length === 0) invalid('a method name must not be empty')
     if (def === null || typeof def !== 'object') invalid(`method '${name}' must be an object with args and handler`)
-    const { args, returns, stream, handler, authorize } = def as Record<string, unknown>
+    const { args, returns, stream, handler, authorize, rateLimit } = def as Record<string, unknown>
+    if (rateLimit !== undefined && !rateLimitSchema.safeParse(rateLimit).success) {
+      invalid(`method '${name}': \`rateLimit\` must be { max, timeWindow } with positive integers`)
+    }
     if (authorize !== undefined && typeof authorize !== 'function') invalid(`method '${name}': \`authorize\` must be a function`)
     if (!Array.isArray(args)) invalid(`method '${name}': \`args\` must be an array of zod schemas`)
     if (typeof handler !== 'function') invalid(`method '${name}': \`handler\` must be a function`)
@@ -91,6 +97,7 @@ export function buildMethodTable (methods: Record<string, unknown>): MethodTable
       streamItemSchemas,
       returns: (returns as z.ZodType | undefined) ?? null,
       authorize: (authorize as MethodDescriptor['authorize'] | undefined) ?? null,
+      rateLimit: (rateLimit as RateLimit | undefined) ?? null,
       handler: handler as (...args: any[]) => unknown,
       paramCount: args.length
     })

@@ -133,6 +133,8 @@ export interface MethodDefinition<A extends ArgSchemas = ArgSchemas, C = Untyped
   returns?: z.ZodType
   /** `true` for a server-to-client stream: the handler returns an AsyncIterable. */
   stream?: boolean
+  /** This method's own call limit per connection, on top of the hub's `rateLimit` option. */
+  rateLimit?: { max: number, timeWindow: number }
   /** May this caller use the method? False refuses with SignalR's unauthorized error. */
   authorize?: (hub: Hub<C>) => boolean | Promise<boolean>
   handler: (hub: Hub<C>, ...args: InferHandlerArgs<A>) => unknown
