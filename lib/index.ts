@@ -13,6 +13,7 @@ export type { RateLimit } from './dispatcher/rate-limit.js'
 export type { ProtocolName } from './protocol/index.js'
 export type { HubContext } from './hub/hub-context.js'
 export type { HubHooks, HookName, InvocationEvent, InvocationResultEvent } from './hub/hooks.js'
+export type { AsyncApiInfo } from './hub/asyncapi.js'
 export type {
   AnyHubDefinition, ArgSchema, ArgSchemas, ClientMethodSpec, ClientProxy, ClientSpec, ClientStreamSchema,
   GroupManager, Hub, HubCallerClients, HubClients, HubDefinition, HubLifecycle, InferArg, InferClientArgs,

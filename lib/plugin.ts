@@ -9,6 +9,7 @@ import { registerHubRoutes } from './http/routes.js'
 import { methodTableOf } from './hub/define-hub.js'
 import type { HubContext } from './hub/hub-context.js'
 import { HubRuntime } from './hub/hub-runtime.js'
+import { buildAsyncApi, type AsyncApiHub, type AsyncApiInfo } from './hub/asyncapi.js'
 import { HookRegistry, isHookName, type HookName, type HubHooks } from './hub/hooks.js'
 import type { AnyHubDefinition, HubDefinition } from './hub/types.js'
 import type { Backplane } from './backplane/backplane.js'
@@ -47,6 +48,11 @@ export interface SignalRDecorator {
    * @example app.signalr.addHook('afterInvocation', (e) => metrics.observe(e.method, e.durationMs))
    */
   addHook<K extends HookName>(name: K, hook: NonNullable<HubHooks[K]>): void
+  /**
+   * An AsyncAPI 3.0 document of every mapped hub, from the zod schemas.
+   * @example app.get('/asyncapi.json', () => app.signalr.asyncapi({ title: 'Chat' }))
+   */
+  asyncapi (info?: AsyncApiInfo): Record<string, unknown>
 }
 
 declare module 'fastify' {
@@ -78,6 +84,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
   const runtimes = new Map<AnyHubDefinition, HubRuntime>()
   const paths = new Set<string>()
   const hooks = new HookRegistry()
+  const mapped: AsyncApiHub[] = []
   const backplane = (rawOptions as SignalRPluginOptions | undefined)?.backplane
   if (backplane !== undefined) {
     (backplane as { setLogger?: (log: typeof fastify.log) => void }).setLogger?.(fastify.log)
@@ -126,6 +133,9 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
       }
       return { clients: runtime.clients, groups: runtime.groups }
     },
+    asyncapi (info?: AsyncApiInfo) {
+      return buildAsyncApi(mapped, info)
+    },
     addHook (name: HookName, fn: (...args: any[]) => unknown) {
       if (!isHookName(name)) {
         throw new SignalRError(ERR_OPTION, `fastify-signalr: addHook: unknown hook '${String(name)}'`)
@@ -156,6 +166,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
       log: this.log
     })
     paths.add(fullPath)
+    mapped.push({ name: route.runtime.name, path: fullPath, definition: hub, table: route.runtime.table })
     store.requireResolution(Math.min(resolved.keepAliveInterval, resolved.clientTimeoutInterval, resolved.handshakeTimeout,
       resolved.disconnectTimeout, resolved.clientResultTimeout))
     const wss = (fastify as unknown as { websocketServer?: { options: { maxPayload: number } } }).websocketServer
