@@ -139,6 +139,7 @@ const hubOptionsSchema = z.strictObject(hubOptionsShape)
 
 const pluginOptionsSchema = z.strictObject({
   ...hubOptionsShape,
+  telemetry: z.union([z.literal(false), z.object({}).loose()], { error: 'must be false or { tracerProvider?, meterProvider? }' }).optional(),
   backplane: z.custom<Backplane>(isBackplane, {
     error: 'must be a backplane (publish, subscribe, unsubscribe, close), e.g. redisBackplane({ redis })'
   }).optional(),
@@ -168,7 +169,7 @@ export function resolvePluginOptions (options: unknown): ResolvedHubOptions {
   const { prefix: _p, logLevel: _l, logSerializers: _ls, ...own } = (options ?? {}) as Record<string, unknown>
   const parsed = pluginOptionsSchema.safeParse(own)
   if (!parsed.success) fail('register', parsed.error)
-  const { backplane: _b, connectionTokenSecret: _s, ...hubOptions } = own
+  const { backplane: _b, connectionTokenSecret: _s, telemetry: _t, ...hubOptions } = own
   return resolve(defaults, hubOptions as HubOptions)
 }
 

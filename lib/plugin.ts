@@ -20,6 +20,7 @@ import {
   resolveHubOptions, resolvePluginOptions, type HubOptions, type ResolvedHubOptions, type TransportName
 } from './options.js'
 import { resolveProtocols } from './protocol/index.js'
+import { loadTelemetry, type TelemetryOptions } from './telemetry.js'
 import type { ProtocolName } from './protocol/index.js'
 
 /** Options of `app.register(signalr, options)` (AddSignalR + HubOptions). */
@@ -28,6 +29,12 @@ export interface SignalRPluginOptions extends HubOptions {
   backplane?: Backplane
   /** Shared by servers so a WebSocket may connect to any of them (scale-out). */
   connectionTokenSecret?: string
+  /**
+   * OpenTelemetry providers for metrics and traces, or `false` for none. By
+   * default the global providers are used when `@opentelemetry/api` is
+   * installed and an SDK is registered; otherwise nothing is measured.
+   */
+  telemetry?: TelemetryOptions | false
 }
 
 /** Per-hub overrides for `mapHub(path, hub, options)`. */
@@ -84,6 +91,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
   const runtimes = new Map<AnyHubDefinition, HubRuntime>()
   const paths = new Set<string>()
   const hooks = new HookRegistry()
+  const telemetry = await loadTelemetry((rawOptions as SignalRPluginOptions | undefined)?.telemetry)
   const mapped: AsyncApiHub[] = []
   const backplane = (rawOptions as SignalRPluginOptions | undefined)?.backplane
   if (backplane !== undefined) {
@@ -119,7 +127,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
           timeout: options.clientResultTimeout,
           log: fastify.log
         })
-      runtime = new HubRuntime(hub, name, methodTableOf(hub)!, lifetime, fastify.log, hooks)
+      runtime = new HubRuntime(hub, name, methodTableOf(hub)!, lifetime, fastify.log, hooks, telemetry)
       runtimes.set(hub, runtime)
     }
     return runtime

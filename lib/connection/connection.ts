@@ -21,6 +21,7 @@ import { RateCounter } from '../dispatcher/rate-limit.js'
 import type { MethodDescriptor } from '../hub/method-table.js'
 import type { ClientStreamReader } from '../dispatcher/streams.js'
 import type { ConnectionStore } from './connection-store.js'
+import type { ConnectionStatus, ConnectionTelemetry } from '../telemetry.js'
 import { isTrackable, ReconnectBuffer } from './reconnect-buffer.js'
 
 const enum State { Handshaking, Connected, Closed }
@@ -38,6 +39,8 @@ interface Ending {
   readonly error: Error | undefined
   /** Sent before the transport closes; null sends nothing. */
   readonly close: CloseMessage | null
+  /** For telemetry; a normal closure unless said otherwise. */
+  readonly status?: ConnectionStatus
 }
 
 /**
@@ -70,6 +73,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   private _controller: AbortController | null = null
   private _lifecycleContext: InvocationContext | null = null
   private _ended: Promise<void> | null = null
+  /** The connection's span and start time, when OpenTelemetry is on. */
+  telemetry: ConnectionTelemetry | null = null
   /** The connection-wide call limit (the `rateLimit` option), if any. */
   readonly rateCounter: RateCounter | null
   private _methodRates: Map<MethodDescriptor, RateCounter> | null = null
@@ -342,6 +347,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     const lifetime = this.runtime.lifetime
     try {
       await lifetime.onConnected(this)
+      const telemetry = this.runtime.telemetry
+      if (telemetry !== null) this.telemetry = telemetry.connectionOpened(this.runtime.name, this.connectionId, this.transport.kind)
       await this.runtime.hooks.onConnect(this.lifecycleContext)
       const onConnected = this.runtime.definition.onConnected
       if (onConnected !== undefined) {
@@ -547,7 +554,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     if (this.transport.needsKeepAlive) {
       // While reading is paused the client's pings cannot arrive; ASP.NET pauses the timeout then too.
       if (!this.blocked && now - this.lastReceivedAt >= options.clientTimeoutInterval) {
-        this.closeWithError(new Error("Client hasn't sent a message/ping within the configured ClientTimeoutInterval."))
+        this.closeWithError(new Error("Client hasn't sent a message/ping within the configured ClientTimeoutInterval."), 'timeout')
         return
       }
       // Any message resets the client's server timeout, so only an idle connection needs a ping.
@@ -559,7 +566,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   // ---------------------------------------------------------------- ending
 
   /** A protocol error or timeout: Close with `allowReconnect`, as ASP.NET sends it. */
-  closeWithError (err: unknown): void {
+  closeWithError (err: unknown, status: ConnectionStatus = 'normal_closure'): void {
     const error = err instanceof Error ? err : new Error(String(err))
     if (!(err instanceof ProtocolError)) this.log.debug({ err: error }, 'closing connection with an error')
     else this.log.debug({ reason: error.message }, 'protocol error')
@@ -569,7 +576,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
         type: MessageType.Close,
         error: withDetail(errorText.connectionClosedWithError, error, this.options.enableDetailedErrors),
         allowReconnect: true
-      }
+      },
+      status
     })
   }
 
@@ -580,7 +588,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
 
   /** Server shutdown: tell the client it may reconnect (to another instance). */
   async shutdown (): Promise<void> {
-    this.finish({ error: undefined, close: CLOSE_RECONNECT })
+    this.finish({ error: undefined, close: CLOSE_RECONNECT, status: 'app_shutdown' })
     // Wait for the client's side of the close too (bounded by the transport's close
     // timeout), so the Close message is not cut off when the server drops sockets.
     await Promise.all([this.ended, this.transport.whenClosed()])
@@ -615,6 +623,10 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
       this._streamsIn.clear()
     }
     this._clientResults?.rejectAll(closed)
+    if (this.telemetry !== null) {
+      this.runtime.telemetry!.connectionClosed(this.telemetry, ending.status ?? 'normal_closure', ending.error)
+      this.telemetry = null
+    }
 
     if (!wasConnected || !runOnDisconnected) {
       this.markEnded()

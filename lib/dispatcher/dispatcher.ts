@@ -119,7 +119,8 @@ function invoke (connection: HubConnection, message: InvocationMessage | StreamI
   if (streaming) connection.streamsOut.set(invocationId!, context)
 
   // Authorization and hooks make a call asynchronous; without them it stays on the fast path.
-  if (method.authorize !== null || connection.runtime.definition.authorize !== undefined || connection.runtime.hooks.guardsInvocations) {
+  if (method.authorize !== null || connection.runtime.definition.authorize !== undefined ||
+    connection.runtime.hooks.guardsInvocations || connection.runtime.telemetry !== null) {
     void guardedInvoke(context, method, params, streaming)
     return true
   }
@@ -169,6 +170,8 @@ async function guardedInvoke (context: InvocationContext, method: MethodDescript
     return
   }
   const started = performance.now()
+  const telemetry = runtime.telemetry
+  const span = telemetry?.invocationStarted(runtime.name, method.name, connection.connectionId, connection.telemetry) ?? null
   let result: unknown
   let error: unknown
   let failed = false
@@ -184,9 +187,11 @@ async function guardedInvoke (context: InvocationContext, method: MethodDescript
     error = err
     failed = true
   }
+  const durationMs = performance.now() - started
+  if (span !== null) telemetry!.invocationEnded(span, runtime.name, method.name, durationMs, failed ? error : undefined)
   try {
     await runtime.hooks.afterInvocation({
-      hub: context, method: method.name, args: params, result: failed ? undefined : result, error, durationMs: performance.now() - started
+      hub: context, method: method.name, args: params, result: failed ? undefined : result, error, durationMs
     })
   } catch (err) {
     connection.log.error({ err, method: method.name }, 'afterInvocation hook failed')

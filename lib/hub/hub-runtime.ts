@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { HubLifetimeManager } from '../lifetime/lifetime-manager.js'
 import type { MethodTable } from './method-table.js'
 import { HubHookRunner, type HookRegistry } from './hooks.js'
+import type { Telemetry } from '../telemetry.js'
 import { HubClientsImpl } from './clients.js'
 import { GroupManagerImpl } from './groups.js'
 import type { AnyHubDefinition } from './types.js'
@@ -20,13 +21,16 @@ export class HubRuntime {
   readonly groups: GroupManagerImpl
   readonly log: FastifyBaseLogger
   readonly hooks: HubHookRunner
+  /** OpenTelemetry, when installed and enabled. */
+  readonly telemetry: Telemetry | null
   /** Some method sets its own `rateLimit`. */
   readonly hasMethodRateLimits: boolean
 
   constructor (
     definition: AnyHubDefinition, name: string, table: MethodTable, lifetime: HubLifetimeManager,
-    log: FastifyBaseLogger, pluginHooks: HookRegistry
+    log: FastifyBaseLogger, pluginHooks: HookRegistry, telemetry: Telemetry | null = null
   ) {
+    this.telemetry = telemetry
     this.hooks = new HubHookRunner(pluginHooks, definition.hooks)
     this.hasMethodRateLimits = [...table.values()].some((method) => method.rateLimit !== null)
     this.definition = definition

@@ -1,0 +1,126 @@
+import type { Attributes, Counter, Histogram, Meter, MeterProvider, Span, Tracer, TracerProvider, UpDownCounter } from '@opentelemetry/api'
+import { ERR_OPTION, SignalRError } from './errors.js'
+import type { TransportKind } from './hub/types.js'
+
+/** Plugin option `telemetry`: providers to use, or false to turn it off. */
+export interface TelemetryOptions {
+  tracerProvider?: TracerProvider
+  meterProvider?: MeterProvider
+}
+
+/** How a connection ended, with ASP.NET Core's attribute values. */
+export type ConnectionStatus = 'normal_closure' | 'timeout' | 'app_shutdown'
+
+/** ASP.NET Core's `signalr.transport` values. */
+const TRANSPORT_ATTRIBUTE: Record<TransportKind, string> = {
+  WebSockets: 'web_sockets',
+  ServerSentEvents: 'server_sent_events',
+  LongPolling: 'long_polling'
+}
+
+type Api = typeof import('@opentelemetry/api')
+
+/** One connection's telemetry: its span (linked from each invocation span) and its start time. */
+export interface ConnectionTelemetry {
+  readonly span: Span
+  readonly started: number
+  readonly transport: string
+}
+
+/**
+ * Metrics and traces under the names dashboards know: ASP.NET Core's
+ * `signalr.server.active_connections` and `signalr.server.connection.duration`
+ * with `signalr.connection.status` and `signalr.transport`, invocation counts
+ * and durations per method, and one span per invocation (`rpc.system =
+ * signalr`) linked to its connection's span. Built only when
+ * `@opentelemetry/api` is installed; without it nothing is loaded or measured.
+ */
+export class Telemetry {
+  private readonly api: Api
+  private readonly tracer: Tracer
+  private readonly activeConnections: UpDownCounter
+  private readonly connectionDuration: Histogram
+  private readonly invocations: Counter
+  private readonly invocationDuration: Histogram
+
+  constructor (api: Api, tracer: Tracer, meter: Meter) {
+    this.api = api
+    this.tracer = tracer
+    this.activeConnections = meter.createUpDownCounter('signalr.server.active_connections', {
+      unit: '{connection}', description: 'Number of connections that are currently active on the server.'
+    })
+    this.connectionDuration = meter.createHistogram('signalr.server.connection.duration', {
+      unit: 's', description: 'The duration of connections on the server.'
+    })
+    this.invocations = meter.createCounter('signalr.server.invocations', {
+      unit: '{invocation}', description: 'Hub method invocations.'
+    })
+    this.invocationDuration = meter.createHistogram('signalr.server.invocation.duration', {
+      unit: 's', description: 'The duration of hub method invocations.'
+    })
+  }
+
+  connectionOpened (hub: string, connectionId: string, transport: TransportKind): ConnectionTelemetry {
+    const transportValue = TRANSPORT_ATTRIBUTE[transport]
+    this.activeConnections.add(1, { 'signalr.transport': transportValue })
+    const span = this.tracer.startSpan('signalr.connection', {
+      kind: this.api.SpanKind.SERVER,
+      attributes: { 'rpc.system': 'signalr', 'rpc.service': hub, 'signalr.connection.id': connectionId, 'signalr.transport': transportValue }
+    })
+    return { span, started: performance.now(), transport: transportValue }
+  }
+
+  connectionClosed (connection: ConnectionTelemetry, status: ConnectionStatus, error: Error | undefined): void {
+    const attributes: Attributes = { 'signalr.transport': connection.transport, 'signalr.connection.status': status }
+    this.activeConnections.add(-1, { 'signalr.transport': connection.transport })
+    this.connectionDuration.record((performance.now() - connection.started) / 1000, attributes)
+    if (error !== undefined) connection.span.recordException(error)
+    connection.span.setAttribute('signalr.connection.status', status)
+    connection.span.end()
+  }
+
+  invocationStarted (hub: string, method: string, connectionId: string, connection: ConnectionTelemetry | null): Span {
+    return this.tracer.startSpan(`${hub}/${method}`, {
+      kind: this.api.SpanKind.SERVER,
+      attributes: { 'rpc.system': 'signalr', 'rpc.service': hub, 'rpc.method': method, 'signalr.connection.id': connectionId },
+      links: connection !== null ? [{ context: connection.span.spanContext() }] : []
+    })
+  }
+
+  invocationEnded (span: Span, hub: string, method: string, durationMs: number, error: unknown): void {
+    const attributes: Attributes = { 'rpc.system': 'signalr', 'rpc.service': hub, 'rpc.method': method }
+    if (error !== undefined) {
+      attributes['error.type'] = error instanceof Error ? error.name : 'Error'
+      span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) })
+      if (error instanceof Error) span.recordException(error)
+    }
+    this.invocations.add(1, attributes)
+    this.invocationDuration.record(durationMs / 1000, attributes)
+    span.end()
+  }
+}
+
+/** Loads `@opentelemetry/api` if it is installed (an optional peer dependency). */
+export async function loadTelemetry (option: TelemetryOptions | false | undefined): Promise<Telemetry | null> {
+  if (option === false) return null
+  let api: Api
+  try {
+    api = await import('@opentelemetry/api')
+  } catch {
+    if (option !== undefined) {
+      throw new SignalRError(ERR_OPTION, 'fastify-signalr: option "telemetry" needs the @opentelemetry/api package')
+    }
+    return null
+  }
+  const tracerProvider = option?.tracerProvider ?? api.trace.getTracerProvider()
+  const meterProvider = option?.meterProvider ?? api.metrics.getMeterProvider()
+  // With the API installed but no SDK registered everything would be a no-op:
+  // stay on the fast path then, instead of paying for spans nobody records.
+  if (option === undefined && isNoop(tracerProvider) && isNoop(meterProvider)) return null
+  return new Telemetry(api, tracerProvider.getTracer('fastify-signalr'), meterProvider.getMeter('fastify-signalr'))
+}
+
+function isNoop (provider: object): boolean {
+  const delegate = (provider as { getDelegate?: () => object }).getDelegate?.() ?? provider
+  return delegate.constructor.name.startsWith('Noop')
+}
