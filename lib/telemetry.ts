@@ -1,6 +1,36 @@
-import type { Attributes, Counter, Histogram, Meter, MeterProvider, Span, Tracer, TracerProvider, UpDownCounter } from '@opentelemetry/api'
 import { ERR_OPTION, SignalRError } from './errors.js'
 import type { TransportKind } from './hub/types.js'
+
+// The few OpenTelemetry API shapes used here, written out so that our public
+// types never require @opentelemetry/api (it is an optional peer dependency).
+type Attributes = Record<string, string | number | boolean | undefined>
+interface SpanContext { traceId: string, spanId: string, traceFlags: number }
+interface Span {
+  spanContext (): SpanContext
+  setAttribute (key: string, value: string | number | boolean): unknown
+  setStatus (status: { code: number, message?: string }): unknown
+  recordException (exception: Error): void
+  end (): void
+}
+interface Tracer {
+  startSpan (name: string, options?: { kind?: number, attributes?: Attributes, links?: Array<{ context: SpanContext }> }): Span
+}
+interface Counter { add (value: number, attributes?: Attributes): void }
+interface Histogram { record (value: number, attributes?: Attributes): void }
+interface InstrumentOptions { unit?: string, description?: string }
+interface Meter {
+  createCounter (name: string, options?: InstrumentOptions): Counter
+  createUpDownCounter (name: string, options?: InstrumentOptions): Counter
+  createHistogram (name: string, options?: InstrumentOptions): Histogram
+}
+export interface TracerProvider { getTracer (name: string, version?: string): Tracer }
+export interface MeterProvider { getMeter (name: string, version?: string): Meter }
+interface Api {
+  trace: { getTracerProvider (): TracerProvider }
+  metrics: { getMeterProvider (): MeterProvider }
+  SpanKind: { SERVER: number }
+  SpanStatusCode: { ERROR: number }
+}
 
 /** Plugin option `telemetry`: providers to use, or false to turn it off. */
 export interface TelemetryOptions {
@@ -17,8 +47,6 @@ const TRANSPORT_ATTRIBUTE: Record<TransportKind, string> = {
   ServerSentEvents: 'server_sent_events',
   LongPolling: 'long_polling'
 }
-
-type Api = typeof import('@opentelemetry/api')
 
 /** One connection's telemetry: its span (linked from each invocation span) and its start time. */
 export interface ConnectionTelemetry {
@@ -38,7 +66,7 @@ export interface ConnectionTelemetry {
 export class Telemetry {
   private readonly api: Api
   private readonly tracer: Tracer
-  private readonly activeConnections: UpDownCounter
+  private readonly activeConnections: Counter
   private readonly connectionDuration: Histogram
   private readonly invocations: Counter
   private readonly invocationDuration: Histogram
@@ -105,7 +133,9 @@ export async function loadTelemetry (option: TelemetryOptions | false | undefine
   if (option === false) return null
   let api: Api
   try {
-    api = await import('@opentelemetry/api')
+    // Loaded by name at run time only: nothing of it is needed when telemetry is off.
+    const name = '@opentelemetry/api'
+    api = await import(name) as Api
   } catch {
     if (option !== undefined) {
       throw new SignalRError(ERR_OPTION, 'fastify-signalr: option "telemetry" needs the @opentelemetry/api package')
