@@ -34,3 +34,29 @@ export class HttpInbound {
     for (const resolve of waiters) resolve()
   }
 }
+
+/** What SSE and long polling share: the owner, and client data arriving as POST bodies. */
+export abstract class HttpTransportBase {
+  owner: TransportOwner | null = null
+  readonly inbound = new HttpInbound()
+
+  attach (owner: TransportOwner): void {
+    this.owner = owner
+  }
+
+  /** Both HTTP transports carry whatever the protocol produced; nothing to switch. */
+  setBinary (): void {}
+
+  pause (): void {
+    this.inbound.pause()
+  }
+
+  resume (): void {
+    this.inbound.resume()
+  }
+
+  /** A POST body from the client; resolves when the POST may be answered. */
+  receive (body: Buffer): Promise<void> | undefined {
+    return this.inbound.deliver(this.owner, body)
+  }
+}

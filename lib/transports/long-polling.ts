@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify'
 import type { TransferFormat } from '../protocol/hub-protocol.js'
-import { HttpInbound } from './http-inbound.js'
-import type { Transport, TransportOwner } from './transport.js'
+import { HttpTransportBase } from './http-inbound.js'
+import type { Transport } from './transport.js'
 
 const FORMATS: readonly TransferFormat[] = Object.freeze(['Text', 'Binary'])
 const EMPTY = Buffer.alloc(0)
@@ -18,15 +18,13 @@ const NO_CACHE = {
  * the older with 204), 204 once the connection is over, and a connection that
  * stops polling is disposed after the disconnect timeout.
  */
-export class LongPollingTransport implements Transport {
+export class LongPollingTransport extends HttpTransportBase implements Transport {
   readonly kind = 'LongPolling' as const
   readonly transferFormats = FORMATS
   /** Polls are their own keep-alive: neither side sends pings. */
   readonly needsKeepAlive = false
   /** Stays reachable after closing so the last poll gets its data and a 204, not a 404. */
   readonly lingersAfterClose = true
-  readonly inbound = new HttpInbound()
-  owner: TransportOwner | null = null
   private queue: Buffer[] = []
   private queued = 0
   private poll: FastifyReply | null = null
@@ -37,14 +35,9 @@ export class LongPollingTransport implements Transport {
   private closed = false
 
   constructor (now: number) {
+    super()
     this.idleSince = now
   }
-
-  attach (owner: TransportOwner): void {
-    this.owner = owner
-  }
-
-  setBinary (): void {}
 
   send (data: Buffer): void {
     if (this.closed) return
@@ -60,18 +53,6 @@ export class LongPollingTransport implements Transport {
   waitForDrain (): void {
     if (this.queued === 0 || this.closed) this.owner?.onTransportDrain()
     else this.drainRequested = true
-  }
-
-  pause (): void {
-    this.inbound.pause()
-  }
-
-  resume (): void {
-    this.inbound.resume()
-  }
-
-  receive (body: Buffer): Promise<void> | undefined {
-    return this.inbound.deliver(this.owner, body)
   }
 
   whenClosed (): Promise<void> {

@@ -1,8 +1,8 @@
 import type { FastifyReply } from 'fastify'
 import type { ServerResponse } from 'node:http'
 import type { TransferFormat } from '../protocol/hub-protocol.js'
-import { HttpInbound } from './http-inbound.js'
-import type { Transport, TransportOwner } from './transport.js'
+import { HttpTransportBase } from './http-inbound.js'
+import type { Transport } from './transport.js'
 
 const FORMATS: readonly TransferFormat[] = Object.freeze(['Text'])
 const DATA = Buffer.from('data: ')
@@ -46,17 +46,16 @@ export function formatEvent (data: Buffer): Buffer {
  * Server-Sent Events: a long-lived text/event-stream response carries
  * server-to-client records; client-to-server records come as POSTs.
  */
-export class ServerSentEventsTransport implements Transport {
+export class ServerSentEventsTransport extends HttpTransportBase implements Transport {
   readonly kind = 'ServerSentEvents' as const
   readonly transferFormats = FORMATS
   readonly needsKeepAlive = true
   readonly lingersAfterClose = false
-  readonly inbound = new HttpInbound()
-  owner: TransportOwner | null = null
   private readonly response: OwnedResponse
   private closed = false
 
   constructor (reply: FastifyReply) {
+    super()
     reply.hijack()
     const response = reply.raw as OwnedResponse
     this.response = response
@@ -74,12 +73,6 @@ export class ServerSentEventsTransport implements Transport {
     response.on('close', responseOnClose)
   }
 
-  attach (owner: TransportOwner): void {
-    this.owner = owner
-  }
-
-  setBinary (): void {}
-
   send (data: Buffer): void {
     if (this.closed) return
     this.response.write(formatEvent(data))
@@ -95,18 +88,6 @@ export class ServerSentEventsTransport implements Transport {
       return
     }
     this.response.once('drain', responseOnDrain)
-  }
-
-  pause (): void {
-    this.inbound.pause()
-  }
-
-  resume (): void {
-    this.inbound.resume()
-  }
-
-  receive (body: Buffer): Promise<void> | undefined {
-    return this.inbound.deliver(this.owner, body)
   }
 
   whenClosed (): Promise<void> {

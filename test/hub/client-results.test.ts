@@ -2,18 +2,9 @@ import t from 'tap'
 import { z } from 'zod'
 import { defineHub } from '../../lib/index.js'
 import { startApp } from '../helpers/app.js'
+import { deferred, type Deferred } from '../helpers/deferred.js'
 import { connect } from '../helpers/clients.js'
 
-interface Deferred<T> {
-  promise: Promise<T>
-  resolve (value: T): void
-}
-
-function deferred<T = void> (): Deferred<T> {
-  let resolve!: (value: T) => void
-  const promise = new Promise<T>((r) => { resolve = r })
-  return { promise, resolve }
-}
 
 // A deadlock or a lost rejection would only end at tap's timeout; fail sooner.
 const timeout = 10_000

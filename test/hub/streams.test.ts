@@ -2,19 +2,10 @@ import t from 'tap'
 import { z } from 'zod'
 import { clientStream, defineHub, HubError } from '../../lib/index.js'
 import { startApp } from '../helpers/app.js'
+import { deferred, type Deferred } from '../helpers/deferred.js'
 import { connect, signalR } from '../helpers/clients.js'
 import { rawConnect, type RawRecord } from '../helpers/raw.js'
 
-interface Deferred<T> {
-  promise: Promise<T>
-  resolve (value: T): void
-}
-
-function deferred<T = void> (): Deferred<T> {
-  let resolve!: (value: T) => void
-  const promise = new Promise<T>((r) => { resolve = r })
-  return { promise, resolve }
-}
 
 interface StreamOutcome<T> {
   items: T[]
