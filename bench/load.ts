@@ -12,10 +12,11 @@ import http from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Packr, Unpackr } from 'msgpackr'
 import WebSocket, { type RawData } from 'ws'
 import { cpuSeconds } from './proc.js'
 
-export type ServerName = 'ws' | 'socketio' | 'signalr-json'
+export type ServerName = 'ws' | 'socketio' | 'signalr-json' | 'signalr-msgpack'
 export type ScenarioKind = 'echo' | 'broadcast' | 'group' | 'storm'
 
 export interface LoadConfig {
@@ -117,9 +118,10 @@ class Conn {
   lastSend = 0
   constructor (readonly index: number) {}
 
-  send (text: string): void {
+  /** A string goes as a text frame, a Buffer as a binary frame. */
+  send (data: string | Buffer): void {
     this.lastSend = performance.now()
-    this.ws.send(text)
+    this.ws.send(data)
   }
 }
 
@@ -186,9 +188,16 @@ function openSocket (conn: Conn, url: string, onOpen: () => void, onMessage: (da
   })
 }
 
-// SignalR JSON: negotiate, then the WebSocket with the connection token.
-function signalrWire (): Wire {
-  const RS = '\u001e'
+/** What both SignalR wires share: negotiate, and the client's keep-alive. */
+interface SignalRSession {
+  /** POST /hub/negotiate; resolves to the connection token. */
+  negotiate (): Promise<string>
+  /** From now on `conn` gets the keep-alive `ping` whenever it has been silent. */
+  track (conn: Conn): void
+  stop (): void
+}
+
+function signalrSession (ping: (conn: Conn) => void): SignalRSession {
   // A bounded keep-alive pool for negotiate: no more HTTP sockets than
   // handshakes under way, and none left behind once connected.
   const agent = new http.Agent({ keepAlive: true, maxSockets: config.connectConcurrency })
@@ -198,7 +207,7 @@ function signalrWire (): Wire {
   const keepAlive = setInterval(() => {
     const due = performance.now() - 15_000
     for (const conn of conns) {
-      if (conn.ready && !conn.closing && conn.lastSend < due) conn.send('{"type":6}' + RS)
+      if (conn.ready && !conn.closing && conn.lastSend < due) ping(conn)
     }
   }, 5_000)
 
@@ -233,6 +242,27 @@ function signalrWire (): Wire {
       req.end()
     })
   }
+
+  return {
+    negotiate,
+    track (conn) { conns.add(conn) },
+    stop () {
+      clearInterval(keepAlive)
+      agent.destroy()
+    }
+  }
+}
+
+const RS = '\u001e'
+
+/** The URL of the hub's WebSocket for a negotiated connection token. */
+function hubUrl (token: string): string {
+  return `ws://${base}/hub?id=${encodeURIComponent(token)}`
+}
+
+// SignalR JSON: negotiate, then the WebSocket with the connection token.
+function signalrJsonWire (): Wire {
+  const session = signalrSession((conn) => conn.send('{"type":6}' + RS))
 
   function onRecord (conn: Conn, record: string, done: (err?: Error) => void): void {
     if (!conn.ready) {
@@ -270,9 +300,9 @@ function signalrWire (): Wire {
 
   return {
     async open (conn) {
-      const token = await negotiate()
+      const token = await session.negotiate()
       let done: (err?: Error) => void = () => {}
-      await openSocket(conn, `ws://${base}/hub?id=${encodeURIComponent(token)}`,
+      await openSocket(conn, hubUrl(token),
         () => conn.send('{"protocol":"json","version":1}' + RS),
         (data) => {
           const text = data.toString()
@@ -285,7 +315,7 @@ function signalrWire (): Wire {
           }
         },
         (d) => { done = d })
-      conns.add(conn)
+      session.track(conn)
     },
     echo (conn, payload) { invoke(conn, 'Echo', `[${JSON.stringify(payload)}]`, 'echo') },
     broadcast (conn, payload) {
@@ -295,10 +325,126 @@ function signalrWire (): Wire {
       conn.send(`{"type":1,"target":"GroupSend","arguments":[${JSON.stringify(group)},${JSON.stringify(payload)}]}${RS}`)
     },
     join (conn, group) { invoke(conn, 'Join', `[${JSON.stringify(group)}]`, 'join') },
-    stop () {
-      clearInterval(keepAlive)
-      agent.destroy()
+    stop () { session.stop() }
+  }
+}
+
+/*
+ * SignalR MessagePack: the same negotiate and JSON handshake (a text frame),
+ * then binary frames of varint-length-prefixed MessagePack arrays. Every
+ * message is decoded, deliveries included, as a real client would.
+ */
+function signalrMsgpackWire (): Wire {
+  const packr = new Packr({ useRecords: false, variableMapSize: true })
+  const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true })
+  const NO_HEADERS = {}
+  const PING = Buffer.from([0x02, 0x91, 0x06])
+  const session = signalrSession((conn) => conn.send(PING))
+
+  /** One message: its length as a varint (7 bits a byte, low group first), then the array. */
+  function frame (message: unknown[]): Buffer {
+    // packr reuses its buffer across calls: copy out before the next pack.
+    const body = packr.pack(message)
+    let prefix = 1
+    for (let rest = body.length >>> 7; rest > 0; rest >>>= 7) prefix++
+    const out = Buffer.allocUnsafe(prefix + body.length)
+    let at = 0
+    let rest = body.length
+    while (rest > 0x7f) {
+      out[at++] = (rest & 0x7f) | 0x80
+      rest >>>= 7
     }
+    out[at++] = rest
+    out.set(body, at)
+    return out
+  }
+
+  /** Every message of one WebSocket frame; a frame never holds part of a message. */
+  function onFrame (conn: Conn, data: Buffer, done: (err?: Error) => void): void {
+    let offset = 0
+    if (!conn.ready) {
+      // The handshake answer is JSON ended by RS; hub messages may follow it in the same frame.
+      const rs = data.indexOf(0x1e)
+      const answer = data.toString('utf8', 0, rs === -1 ? data.length : rs)
+      if (rs === -1 || answer !== '{}') {
+        done(new Error(`connection ${conn.index}: handshake refused: ${answer}`))
+        return
+      }
+      done()
+      offset = rs + 1
+    }
+    while (offset < data.length) {
+      let length = 0
+      let shift = 0
+      let byte: number
+      do {
+        if (offset >= data.length || shift > 28) {
+          fail(`connection ${conn.index}: bad length prefix in a ${data.length}-byte frame`)
+          return
+        }
+        byte = data[offset++]!
+        length += (byte & 0x7f) * 2 ** shift
+        shift += 7
+      } while ((byte & 0x80) !== 0)
+      const end = offset + length
+      if (end > data.length) {
+        fail(`connection ${conn.index}: a ${length}-byte message cut off by the end of its frame`)
+        return
+      }
+      onMessage(conn, unpackr.unpack(data.subarray(offset, end)))
+      offset = end
+    }
+  }
+
+  function onMessage (conn: Conn, message: unknown): void {
+    if (!Array.isArray(message)) {
+      fail(`connection ${conn.index}: not a MessagePack array: ${JSON.stringify(message)}`)
+      return
+    }
+    switch (message[0]) {
+      case 1: { // Invocation: [1, headers, nil, target, args, streamIds]
+        const args = message[4] as unknown
+        if (message[3] === 'msg' && Array.isArray(args) && typeof args[0] === 'string') on.deliver(args[0])
+        else fail(`connection ${conn.index}: unexpected invocation: ${JSON.stringify(message)}`)
+        break
+      }
+      case 3: // Completion: [3, headers, invocationId, kind, value?]
+        if (message[2] !== String(conn.callId)) fail(`connection ${conn.index}: completion for ${String(message[2])}, expected ${conn.callId}`)
+        if (message[3] === 1) fail(`connection ${conn.index}: ${String(message[4])}`)
+        else if (message[3] !== 2 && message[3] !== 3) fail(`connection ${conn.index}: completion of kind ${String(message[3])}`)
+        completeCall(conn, message[3] === 3 ? message[4] : undefined)
+        break
+      case 6:
+        break
+      case 7:
+        fail(`connection ${conn.index}: close message: ${JSON.stringify(message)}`)
+        break
+      default:
+        fail(`connection ${conn.index}: unexpected message: ${JSON.stringify(message)}`)
+    }
+  }
+
+  function invoke (conn: Conn, target: string, args: unknown[], pending: Pending): void {
+    conn.pending = pending
+    conn.callId++
+    conn.send(frame([1, NO_HEADERS, String(conn.callId), target, args]))
+  }
+
+  return {
+    async open (conn) {
+      const token = await session.negotiate()
+      let done: (err?: Error) => void = () => {}
+      await openSocket(conn, hubUrl(token),
+        () => conn.send('{"protocol":"messagepack","version":1}' + RS),
+        (data) => onFrame(conn, data, done),
+        (d) => { done = d })
+      session.track(conn)
+    },
+    echo (conn, payload) { invoke(conn, 'Echo', [payload], 'echo') },
+    broadcast (conn, payload) { conn.send(frame([1, NO_HEADERS, null, 'Broadcast', [payload]])) },
+    group (conn, group, payload) { conn.send(frame([1, NO_HEADERS, null, 'GroupSend', [group, payload]])) },
+    join (conn, group) { invoke(conn, 'Join', [group], 'join') },
+    stop () { session.stop() }
   }
 }
 
@@ -393,9 +539,13 @@ function wsWire (): Wire {
   }
 }
 
-const wire: Wire = config.server === 'signalr-json'
-  ? signalrWire()
-  : config.server === 'socketio' ? socketioWire() : wsWire()
+const WIRES: Record<ServerName, () => Wire> = {
+  ws: wsWire,
+  socketio: socketioWire,
+  'signalr-json': signalrJsonWire,
+  'signalr-msgpack': signalrMsgpackWire
+}
+const wire = WIRES[config.server]()
 
 // ---------------------------------------------------------------- phases
 

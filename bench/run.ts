@@ -1,6 +1,7 @@
 /**
- * The benchmark driver: fastify-signalr against Socket.IO 4 and the raw `ws`
- * floor, each server in its own process, the load in another.
+ * The benchmark driver: fastify-signalr (JSON and MessagePack protocols)
+ * against Socket.IO 4 and the raw `ws` floor, each server in its own process,
+ * the load in another.
  *
  *   npm run bench          full run (3 repetitions), rewrites bench/RESULTS.md
  *   npm run bench:quick    one short repetition
@@ -12,7 +13,7 @@
  * (default 2000) sets how many fan-out deliveries may be under way at once.
  *
  * Servers run in turn for each scenario of each repetition (ws, socketio,
- * signalr-json, ws, …), so that ratios compare runs that were close in time;
+ * signalr-json, signalr-msgpack, ws, …), so that ratios compare runs that were close in time;
  * each ratio is taken within one repetition, then the median is reported.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
@@ -47,12 +48,15 @@ interface Settings {
   scenarios: Scenario[]
 }
 
-const SERVERS: ServerName[] = ['ws', 'socketio', 'signalr-json']
+const SERVERS: ServerName[] = ['ws', 'socketio', 'signalr-json', 'signalr-msgpack']
 const SERVER_LABEL: Record<ServerName, string> = {
   ws: 'raw ws',
   socketio: 'Socket.IO 4',
-  'signalr-json': 'fastify-signalr JSON'
+  'signalr-json': 'fastify-signalr JSON',
+  'signalr-msgpack': 'fastify-signalr MessagePack'
 }
+/** The servers the targets of issue 3 apply to: fastify-signalr with either protocol. */
+const OURS: ServerName[] = ['signalr-json', 'signalr-msgpack']
 const PAYLOAD_BYTES = 100
 
 function echo (connections: number): Scenario {
@@ -480,14 +484,16 @@ function table (summary: Summary[]): string {
   return lines.join('\n')
 }
 
-/** The targets of issue 3, checked against this run's medians for fastify-signalr. */
+/** The targets of issue 3, checked against this run's medians for fastify-signalr, each protocol on its own. */
 function targets (summary: Summary[]): string[] {
   const lines: string[] = []
+  let server: ServerName = 'signalr-json'
   const check = (what: string, value: number | null, limit: number, unit: string): void => {
     const verdict = value === null ? 'not measured' : value <= limit ? 'met' : 'NOT met'
-    lines.push(`- ${what}: ${value === null ? '—' : fmt(value, 2) + unit} (target ≤ ${limit}${unit}) — ${verdict}`)
+    lines.push(`- ${SERVER_LABEL[server]}, ${what}: ${value === null ? '—' : fmt(value, 2) + unit} (target ≤ ${limit}${unit}) — ${verdict}`)
   }
-  for (const s of summary.filter((x) => x.server === 'signalr-json')) {
+  for (const s of summary.filter((x) => OURS.includes(x.server))) {
+    server = s.server
     if (s.kind === 'broadcast') check(`${s.label}, CPU/msg vs raw ws`, s.vsWs, 1.10, '×')
     if (s.kind === 'group') check(`${s.label}, CPU/msg vs raw ws`, s.vsWs, 1.20, '×')
     if (s.kind === 'echo') check(`${s.label}, CPU/round trip vs raw ws (zod included)`, s.vsWs, 1.30, '×')
@@ -514,7 +520,7 @@ interface Machine {
 function machine (): Machine {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
   const versions: Record<string, string> = {}
-  for (const pkg of ['ws', 'socket.io', 'fastify', '@fastify/websocket', 'zod']) {
+  for (const pkg of ['ws', 'socket.io', 'fastify', '@fastify/websocket', 'zod', 'msgpackr']) {
     try {
       versions[pkg] = (JSON.parse(readFileSync(join(rootDir, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version
     } catch {
@@ -533,7 +539,8 @@ function machine (): Machine {
 const PROFILE_PLACEHOLDER = `## Profile notes
 
 _To be written by the maintainers: what \`node --cpu-prof\` showed (run
-\`npm run bench -- --cpu-prof --only=<scenario> --servers=signalr-json\`; the
+\`npm run bench -- --cpu-prof --only=<scenario> --servers=signalr-json\` or
+\`--servers=signalr-msgpack\`; the
 profiles land in bench/profiles/), what was changed because of it, and for
 every target not met, why and what it would take._
 `
@@ -585,7 +592,10 @@ How to read it:
   is VmRSS after all connected minus before, each after a full GC, divided by
   the count. Peak RSS is VmHWM at the end of each run.
 - Every server runs under \`node --import tsx\` (fastify-signalr is loaded from
-  its TypeScript sources), so the fixed overhead is the same for all three.
+  its TypeScript sources), so the fixed overhead is the same for all four.
+- fastify-signalr JSON and MessagePack serve the same hub (bench/servers/signalr-hub.ts),
+  each with its protocol as the only one offered. The MessagePack load client
+  decodes every message it receives, deliveries included.
 
 ## Targets (issue 3)
 

@@ -1,33 +1,4 @@
-/**
- * fastify-signalr with the JSON protocol over WebSockets: the hub a user would
- * write for these workloads, zod validation included.
- */
-import Fastify from 'fastify'
-import { z } from 'zod'
-import signalr, { defineHub } from '../../lib/index.js'
-import { announce, driverControls, portFromArgs } from './common.js'
+/** fastify-signalr with the JSON protocol over WebSockets (hub in ./signalr-hub.ts). */
+import { serveBenchHub } from './signalr-hub.js'
 
-const bench = defineHub({
-  methods: {
-    Echo: { args: [z.string()], handler: (_hub, s) => s },
-    Broadcast: {
-      args: [z.string()],
-      handler: (hub, payload) => hub.clients.all.send('msg', payload)
-    },
-    GroupSend: {
-      args: [z.string(), z.string()],
-      handler: (hub, group, payload) => hub.clients.group(group).send('msg', payload)
-    },
-    Join: {
-      args: [z.string()],
-      handler: (hub, group) => hub.groups.add(hub.connectionId, group)
-    }
-  }
-})
-
-driverControls()
-const app = Fastify({ logger: false })
-await app.register(signalr, { transports: ['webSockets'], protocols: ['json'] })
-app.mapHub('/hub', bench)
-await app.listen({ port: portFromArgs(), host: '127.0.0.1' })
-announce((app.server.address() as { port: number }).port)
+await serveBenchHub('json')
