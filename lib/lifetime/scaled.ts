@@ -18,6 +18,9 @@ const GROUP = 2 // [2, origin, requestId, connectionId, groupName, add]
 const INVOKE = 3 // [3, origin, requestId, connectionId, method, args]
 const REPLY = 4 // [4, requestId, ok, resultOrErrorText]
 
+/** Extra wait for a remote client result, so the owner's own timeout error can come back first. */
+const REPLY_MARGIN = 250
+
 const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true, encodeUndefinedAsNil: true })
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes: false })
 
@@ -102,7 +105,12 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
 
   invokeClient (connectionId: string, method: string, args: unknown[]): Promise<unknown> {
     if (this.local.connections.has(connectionId)) return this.local.invokeClient(connectionId, method, args)
-    return this.request(connectionId, (requestId) => [INVOKE, this.serverId, requestId, connectionId, method, args])
+    // The owning server applies clientResultTimeout itself and replies with its error; waiting a
+    // little longer here lets that reply arrive instead of a vaguer "no answer".
+    // The owner checks deadlines on its heartbeat, at most half the timeout (and 1 s) late.
+    const margin = Math.min(1000, this.options.timeout / 2) + REPLY_MARGIN
+    return this.request(connectionId, this.options.timeout + margin,
+      (requestId) => [INVOKE, this.serverId, requestId, connectionId, method, args])
   }
 
   async close (): Promise<void> {
@@ -121,17 +129,18 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
     if (this.local.connections.has(connectionId)) {
       return add ? this.local.addToGroup(connectionId, groupName) : this.local.removeFromGroup(connectionId, groupName)
     }
-    await this.request(connectionId, (requestId) => [GROUP, this.serverId, requestId, connectionId, groupName, add])
+    await this.request(connectionId, this.options.timeout,
+      (requestId) => [GROUP, this.serverId, requestId, connectionId, groupName, add])
   }
 
   /** Publishes a request to whichever server owns `connectionId` and awaits its reply. */
-  private request (connectionId: string, envelope: (requestId: string) => unknown[]): Promise<unknown> {
+  private request (connectionId: string, timeout: number, envelope: (requestId: string) => unknown[]): Promise<unknown> {
     const requestId = `${this.serverId}:${++this.requestCounter}`
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(requestId)
-        reject(new Error(`Connection '${connectionId}' does not exist on any server (no answer within ${this.options.timeout} ms).`))
-      }, this.options.timeout)
+        reject(new Error(`Connection '${connectionId}' does not exist on any server (no answer within ${timeout} ms).`))
+      }, timeout)
       timer.unref()
       this.pending.set(requestId, { resolve, reject, timer })
       this.publish(envelope(requestId))

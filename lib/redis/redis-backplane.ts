@@ -35,7 +35,10 @@ export function createRedisBackplane (publisher: Redis, ownsPublisher: boolean, 
   const prefix = options.prefix ?? 'signalr:'
   let log = options.log
   // The duplicate must not queue while offline either: what it would send is only (re)subscriptions.
-  const subscriber = publisher.duplicate()
+  // No ready check on it: the check's INFO is refused once a SUBSCRIBE has gone out, which
+  // happens when we subscribe during the connection's handshake; ioredis then drops the
+  // connection and rejects the pending SUBSCRIBE (a failed start). Pub/sub needs no ready check.
+  const subscriber = publisher.duplicate({ enableReadyCheck: false })
   const handlers = new Map<string, (payload: Buffer) => void>()
   let dropped = 0
   let lastLog = 0

@@ -3,6 +3,8 @@ import { z } from 'zod'
 import { defineHub, MemoryBus, memoryBackplane } from '../../lib/index.js'
 import { startApp } from '../helpers/app.js'
 import { connect, nextMessage } from '../helpers/clients.js'
+import { contractOptions, mountContract } from '../fixtures/contract-hub.js'
+import { selectorContract, type ClusterServer } from './contract.js'
 
 const hub = defineHub({
   name: 'scaled',
@@ -119,4 +121,14 @@ t.test('without a shared secret a token from another server is unknown', async (
   const b = await startApp(t, (app) => { app.mapHub('/hub', hub) })
   const { connectionToken } = await negotiateOn(a.baseUrl)
   t.equal((await openWebSocket(`${b.wsUrl}/hub?id=${connectionToken}`)).status, 404)
+})
+
+t.test('the selector contract on three servers sharing one memory bus', async (t) => {
+  const bus = new MemoryBus()
+  const servers: ClusterServer[] = []
+  for (const name of ['m0', 'm1', 'm2']) {
+    const { baseUrl, wsUrl } = await startApp(t, (app) => { mountContract(app, name) }, { ...contractOptions, backplane: memoryBackplane(bus) })
+    servers.push({ name, baseUrl, wsUrl })
+  }
+  selectorContract(t, servers)
 })
