@@ -255,7 +255,7 @@ export function selectorContract (t: Test, servers: readonly ClusterServer[]): v
     t.match(hangLocal, { ok: false, error: "Timed out after 1000 ms waiting for the client's result of 'hang'." }, 'a silent client times out')
     t.ok(hangLocal.ms >= 1000, `not before the timeout (${hangLocal.ms} ms)`)
     t.equal(hangRemote.ok, false, 'a silent client on another server times out too')
-    t.equal(hangRemote.error, hangLocal.error, 'with the same error text as on its own server')
+    t.equal((hangRemote as { error?: string }).error, (hangLocal as { error?: string }).error, 'with the same error text as on its own server')
     // setTimeout may fire a millisecond early by Date.now()'s rounding.
     t.ok(hangRemote.ms >= 995, `not before the timeout (${hangRemote.ms} ms)`)
     const unknown = await ask(A, 'no-such-connection', 'answer', null)
