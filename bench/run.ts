@@ -81,7 +81,7 @@ const MODES: Record<Mode, Settings> = {
   full: {
     reps: 3,
     warmMs: 2000,
-    measureMs: 8000,
+    measureMs: 6000,
     connectConcurrency: 200,
     scenarios: [echo(100), echo(1000), broadcast(1000), broadcast(5000), group(1000, 100), storm(5000)]
   },
