@@ -102,7 +102,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
     })
   }
   store.requireResolution(Math.min(options.keepAliveInterval, options.clientTimeoutInterval, options.handshakeTimeout,
-    options.disconnectTimeout, options.clientResultTimeout))
+    options.disconnectTimeout, options.clientResultTimeout, options.longPollTimeout))
 
   // Added before @fastify/websocket registers its own preClose, so ours runs first:
   // every client gets a Close with allowReconnect before sockets are torn down.
@@ -176,7 +176,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
     paths.add(fullPath)
     mapped.push({ name: route.runtime.name, path: fullPath, definition: hub, table: route.runtime.table })
     store.requireResolution(Math.min(resolved.keepAliveInterval, resolved.clientTimeoutInterval, resolved.handshakeTimeout,
-      resolved.disconnectTimeout, resolved.clientResultTimeout))
+      resolved.disconnectTimeout, resolved.clientResultTimeout, resolved.longPollTimeout))
     const wss = (fastify as unknown as { websocketServer?: { options: { maxPayload: number } } }).websocketServer
     if (wss !== undefined) {
       const wanted = framePayloadLimit(resolved)

@@ -4,7 +4,7 @@ import { HubConnection } from '../connection/connection.js'
 import type { ConnectionSlot, ConnectionStore, PendingConnection } from '../connection/connection-store.js'
 import { randomId } from '../connection/ids.js'
 import type { Transport } from '../transports/transport.js'
-import { LongPollingTransport } from '../transports/long-polling.js'
+import { LongPollingTransport, NO_CACHE } from '../transports/long-polling.js'
 import { ServerSentEventsTransport } from '../transports/server-sent-events.js'
 import { WebSocketTransport } from '../transports/websockets.js'
 import { negotiate, queryValue } from './negotiate.js'
@@ -141,7 +141,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
         }
         openConnection(store, route, request, new LongPollingTransport(store.now), slot.connectionId, slot.token)
         // The first poll answers at once: the client's start() waits for it.
-        return reply.code(200).type('application/octet-stream').send(Buffer.alloc(0))
+        return reply.code(200).headers(NO_CACHE).type('application/octet-stream').send(Buffer.alloc(0))
       }
       const transport = slot.transport
       if (sse) {

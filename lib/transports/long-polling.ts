@@ -5,7 +5,8 @@ import type { Transport } from './transport.js'
 
 const FORMATS: readonly TransferFormat[] = Object.freeze(['Text', 'Binary'])
 const EMPTY = Buffer.alloc(0)
-const NO_CACHE = {
+/** ASP.NET sends these on every long-polling GET, the first one included. */
+export const NO_CACHE = {
   'cache-control': 'no-cache, no-store',
   pragma: 'no-cache',
   expires: 'Thu, 01 Jan 1970 00:00:00 GMT'
