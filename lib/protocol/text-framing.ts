@@ -4,7 +4,6 @@ import { messageTooLarge } from './protocol-error.js'
 export const RECORD_SEPARATOR = 0x1e
 export const RECORD_SEPARATOR_CHAR = '\u001e'
 
-const EMPTY = Buffer.alloc(0)
 
 /**
  * Splits a byte stream into records ended by 0x1e. A record may span chunks and a
@@ -13,7 +12,13 @@ const EMPTY = Buffer.alloc(0)
  * passes the limit instead of being buffered whole.
  */
 export class TextRecordSplitter {
-  private pending: Buffer = EMPTY
+  /**
+   * Chunks of an unfinished record. They are joined only once its separator
+   * arrives, so a record trickling in byte by byte costs linear, not
+   * quadratic, work.
+   */
+  private pending: Buffer[] = []
+  private pendingLength = 0
   private readonly maxRecordSize: number
 
   constructor (maxRecordSize: number | null) {
@@ -22,13 +27,21 @@ export class TextRecordSplitter {
 
   /** Appends each whole record of `chunk` (without its separator) to `out`. */
   split (chunk: Buffer, out: string[]): void {
-    let data = chunk
-    if (this.pending.length > 0) {
-      data = Buffer.concat([this.pending, chunk])
-      this.pending = EMPTY
+    let end = chunk.indexOf(RECORD_SEPARATOR)
+    if (end === -1) {
+      this.keep(chunk)
+      return
     }
+    let data = chunk
     let start = 0
-    let end = data.indexOf(RECORD_SEPARATOR, start)
+    if (this.pendingLength > 0) {
+      // The first separator ends the pending record: join it once, then go on in `chunk`.
+      const head = this.pendingLength
+      data = Buffer.concat([...this.pending, chunk], head + chunk.length)
+      this.pending = []
+      this.pendingLength = 0
+      end += head
+    }
     while (end !== -1) {
       // As in ASP.NET, the separator counts: record + RS must fit in the limit.
       if (end - start >= this.maxRecordSize) throw messageTooLarge(this.maxRecordSize)
@@ -36,15 +49,23 @@ export class TextRecordSplitter {
       start = end + 1
       end = data.indexOf(RECORD_SEPARATOR, start)
     }
-    if (start < data.length) {
-      if (data.length - start > this.maxRecordSize) throw messageTooLarge(this.maxRecordSize)
-      // Copy so the caller's (possibly pooled) chunk is not retained.
-      this.pending = Buffer.from(data.subarray(start))
+    if (start < data.length) this.keep(data.subarray(start))
+  }
+
+  private keep (part: Buffer): void {
+    if (this.pendingLength + part.length > this.maxRecordSize) {
+      // Nothing of a refused record stays buffered.
+      this.pending = []
+      this.pendingLength = 0
+      throw messageTooLarge(this.maxRecordSize)
     }
+    // Copy so the caller's (possibly pooled) chunk is not retained.
+    this.pending.push(Buffer.from(part))
+    this.pendingLength += part.length
   }
 
   /** True when an unfinished record is buffered (a protocol error at end of stream). */
   get hasPartialRecord (): boolean {
-    return this.pending.length > 0
+    return this.pendingLength > 0
   }
 }
