@@ -14,8 +14,20 @@ const messageList = document.getElementById('messages')
 const statusLine = document.getElementById('status')
 const errorArea = document.getElementById('error')
 
-const connection = new signalR.HubConnectionBuilder()
-  .withUrl('/chathub')
+// `?transport=longPolling` (or serverSentEvents, webSockets) pins one
+// transport, so the HTTP fallbacks can be tried from a browser that has
+// WebSockets. Without it the client negotiates the best one.
+function pinnedTransport () {
+  const name = new URLSearchParams(location.search).get('transport')
+  if (!name) return undefined
+  const value = signalR.HttpTransportType[name[0].toUpperCase() + name.slice(1)]
+  // The enum maps numbers back to names too; only a name gives a number.
+  return typeof value === 'number' ? value : undefined
+}
+
+const builder = new signalR.HubConnectionBuilder()
+const transport = pinnedTransport()
+const connection = (transport === undefined ? builder.withUrl('/chathub') : builder.withUrl('/chathub', transport))
   .withAutomaticReconnect()
   .build()
 
