@@ -36,6 +36,14 @@ export interface LoadConfig {
   payloadBytes: number
   /** storm: keep the connections open after RESULT until `close` arrives on stdin. */
   hold: boolean
+  /**
+   * Scale-out (bench/redis.ts): more servers of the same hub. The connections
+   * are split in equal contiguous blocks over [port, ...extraPorts], so every
+   * group has members on each server; the sender, connection 0, is on `port`.
+   */
+  extraPorts?: number[]
+  /** More processes (other servers, redis-server) whose CPU is read at the window edges too. */
+  otherPids?: number[]
 }
 
 export interface LoadResult {
@@ -54,6 +62,10 @@ export interface LoadResult {
   clientCpuSec: number
   errors: number
   errorSamples: string[]
+  /** CPU seconds of each of `otherPids`, same order. */
+  otherCpuSec?: number[]
+  /** With extraPorts: deliveries to connections on the sender's server and on the others, apart. */
+  split?: { sameOps: number, crossOps: number, same: LoadResult['latencyMs'], cross: LoadResult['latencyMs'] }
 }
 
 const OPEN_TIMEOUT_MS = 15_000
@@ -63,7 +75,8 @@ const SAMPLE_CAP = 1_000_000
 const ECHO_PAYLOAD = 'the quick brown fox jumps over the lazy dog'
 
 const config = JSON.parse(process.argv[2] ?? '') as LoadConfig
-const base = `127.0.0.1:${config.port}`
+const ports = [config.port, ...(config.extraPorts ?? [])]
+const otherPids = config.otherPids ?? []
 
 // ---------------------------------------------------------------- bookkeeping
 
@@ -98,6 +111,8 @@ class Samples {
 }
 
 const latency = new Samples()
+/** Scale-out: deliveries to connections on the sender's server and on the others. */
+const split = ports.length > 1 ? { sameOps: 0, crossOps: 0, same: new Samples(), cross: new Samples() } : null
 let measuring = false
 let running = false
 let ops = 0
@@ -116,7 +131,10 @@ class Conn {
   callId = 0
   sentAt = 0
   lastSend = 0
-  constructor (readonly index: number) {}
+  readonly port: number
+  constructor (readonly index: number) {
+    this.port = ports[Math.min(ports.length - 1, Math.floor(index * ports.length / config.connections))]!
+  }
 
   /** A string goes as a text frame, a Buffer as a binary frame. */
   send (data: string | Buffer): void {
@@ -139,7 +157,7 @@ interface Wire {
 const on = {
   echo: (_conn: Conn, _result: unknown): void => {},
   joined: (_conn: Conn): void => {},
-  deliver: (_text: string): void => {}
+  deliver: (_text: string, _conn: Conn): void => {}
 }
 
 function completeCall (conn: Conn, result: unknown): void {
@@ -190,8 +208,8 @@ function openSocket (conn: Conn, url: string, onOpen: () => void, onMessage: (da
 
 /** What both SignalR wires share: negotiate, and the client's keep-alive. */
 interface SignalRSession {
-  /** POST /hub/negotiate; resolves to the connection token. */
-  negotiate (): Promise<string>
+  /** POST /hub/negotiate on `port`; resolves to the connection token. */
+  negotiate (port: number): Promise<string>
   /** From now on `conn` gets the keep-alive `ping` whenever it has been silent. */
   track (conn: Conn): void
   stop (): void
@@ -211,11 +229,11 @@ function signalrSession (ping: (conn: Conn) => void): SignalRSession {
     }
   }, 5_000)
 
-  function negotiate (): Promise<string> {
+  function negotiate (port: number): Promise<string> {
     return new Promise((resolve, reject) => {
       const req = http.request({
         host: '127.0.0.1',
-        port: config.port,
+        port,
         method: 'POST',
         path: '/hub/negotiate?negotiateVersion=1',
         agent,
@@ -256,8 +274,8 @@ function signalrSession (ping: (conn: Conn) => void): SignalRSession {
 const RS = '\u001e'
 
 /** The URL of the hub's WebSocket for a negotiated connection token. */
-function hubUrl (token: string): string {
-  return `ws://${base}/hub?id=${encodeURIComponent(token)}`
+function hubUrl (conn: Conn, token: string): string {
+  return `ws://127.0.0.1:${conn.port}/hub?id=${encodeURIComponent(token)}`
 }
 
 // SignalR JSON: negotiate, then the WebSocket with the connection token.
@@ -272,7 +290,7 @@ function signalrJsonWire (): Wire {
     }
     // Only broadcast payloads hold '~': they skip JSON.parse, as a lean client would.
     if (record.includes('~')) {
-      on.deliver(record)
+      on.deliver(record, conn)
       return
     }
     const message = JSON.parse(record) as { type: number, invocationId?: string, result?: unknown, error?: string }
@@ -300,9 +318,9 @@ function signalrJsonWire (): Wire {
 
   return {
     async open (conn) {
-      const token = await session.negotiate()
+      const token = await session.negotiate(conn.port)
       let done: (err?: Error) => void = () => {}
-      await openSocket(conn, hubUrl(token),
+      await openSocket(conn, hubUrl(conn, token),
         () => conn.send('{"protocol":"json","version":1}' + RS),
         (data) => {
           const text = data.toString()
@@ -404,7 +422,7 @@ function signalrMsgpackWire (): Wire {
     switch (message[0]) {
       case 1: { // Invocation: [1, headers, nil, target, args, streamIds]
         const args = message[4] as unknown
-        if (message[3] === 'msg' && Array.isArray(args) && typeof args[0] === 'string') on.deliver(args[0])
+        if (message[3] === 'msg' && Array.isArray(args) && typeof args[0] === 'string') on.deliver(args[0], conn)
         else fail(`connection ${conn.index}: unexpected invocation: ${JSON.stringify(message)}`)
         break
       }
@@ -432,9 +450,9 @@ function signalrMsgpackWire (): Wire {
 
   return {
     async open (conn) {
-      const token = await session.negotiate()
+      const token = await session.negotiate(conn.port)
       let done: (err?: Error) => void = () => {}
-      await openSocket(conn, hubUrl(token),
+      await openSocket(conn, hubUrl(conn, token),
         () => conn.send('{"protocol":"messagepack","version":1}' + RS),
         (data) => onFrame(conn, data, done),
         (d) => { done = d })
@@ -455,7 +473,7 @@ function socketioWire (): Wire {
       case 0x34: // 4: engine.io message, a socket.io packet follows
         switch (text.charCodeAt(1)) {
           case 0x32: // 2: event
-            if (text.includes('~')) on.deliver(text)
+            if (text.includes('~')) on.deliver(text, conn)
             else fail(`connection ${conn.index}: unexpected event: ${text}`)
             return
           case 0x33: { // 3: ack
@@ -494,7 +512,7 @@ function socketioWire (): Wire {
   return {
     async open (conn) {
       let done: (err?: Error) => void = () => {}
-      await openSocket(conn, `ws://${base}/socket.io/?EIO=4&transport=websocket`,
+      await openSocket(conn, `ws://127.0.0.1:${conn.port}/socket.io/?EIO=4&transport=websocket`,
         () => {},
         (data) => onText(conn, data.toString(), done),
         (d) => { done = d })
@@ -512,14 +530,14 @@ function wsWire (): Wire {
   return {
     async open (conn) {
       let done: (err?: Error) => void = () => {}
-      await openSocket(conn, `ws://${base}/`,
+      await openSocket(conn, `ws://127.0.0.1:${conn.port}/`,
         () => done(),
         (data) => {
           const text = data.toString()
           switch (text.charCodeAt(0)) {
             case 0x65: completeCall(conn, text.slice(1)); break // e
             case 0x6a: completeCall(conn, undefined); break // j
-            case 0x7e: on.deliver(text); break // ~
+            case 0x7e: on.deliver(text, conn); break // ~
             default: fail(`connection ${conn.index}: unexpected message: ${text}`)
           }
         },
@@ -629,7 +647,7 @@ function startFanOut (conns: Conn[]): () => boolean {
     }
   }
 
-  on.deliver = (text) => {
+  on.deliver = (text, conn) => {
     const now = performance.now()
     const a = text.indexOf('~')
     const b = text.indexOf('~', a + 1)
@@ -644,6 +662,15 @@ function startFanOut (conns: Conn[]): () => boolean {
     if (measuring) {
       ops++
       latency.add(now - sentAt)
+      if (split !== null) {
+        if (conn.port === sender.port) {
+          split.sameOps++
+          split.same.add(now - sentAt)
+        } else {
+          split.crossOps++
+          split.cross.add(now - sentAt)
+        }
+      }
     }
     if (remaining > 1) {
       outstanding.set(n, remaining - 1)
@@ -685,14 +712,17 @@ async function main (): Promise<void> {
 
     const usage1 = process.cpuUsage()
     const cpu1 = cpuSeconds(config.serverPid, config.clockTicks)
+    const others1 = otherPids.map((pid) => cpuSeconds(pid, config.clockTicks))
     const t1 = performance.now()
     measuring = true
     await sleep(config.measureMs)
     measuring = false
     const t2 = performance.now()
     const cpu2 = cpuSeconds(config.serverPid, config.clockTicks)
+    const others2 = otherPids.map((pid) => cpuSeconds(pid, config.clockTicks))
     result.clientCpuSec = cpuUsedSince(usage1)
     result.serverCpuSec = cpu2 - cpu1
+    if (otherPids.length > 0) result.otherCpuSec = others2.map((v, i) => v - others1[i]!)
     result.windowMs = t2 - t1
     running = false
 
@@ -701,6 +731,9 @@ async function main (): Promise<void> {
     result.ops = ops
     result.sends = sends
     result.latencyMs = latency.summary()
+    if (split !== null) {
+      result.split = { sameOps: split.sameOps, crossOps: split.crossOps, same: split.same.summary(), cross: split.cross.summary() }
+    }
   }
   wire.stop()
   result.errors = errors

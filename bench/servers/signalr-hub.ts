@@ -5,7 +5,7 @@
  */
 import Fastify from 'fastify'
 import { z } from 'zod'
-import signalr, { defineHub, type ProtocolName } from '../../lib/index.js'
+import signalr, { defineHub, type ProtocolName, type SignalRPluginOptions } from '../../lib/index.js'
 import { announce, driverControls, portFromArgs } from './common.js'
 
 const bench = defineHub({
@@ -26,11 +26,14 @@ const bench = defineHub({
   }
 })
 
-/** Serves the hub at /hub over WebSockets with `protocol` as the only protocol offered. */
-export async function serveBenchHub (protocol: ProtocolName): Promise<void> {
+/**
+ * Serves the hub at /hub over WebSockets with `protocol` as the only protocol
+ * offered; `extra` adds plugin options (the Redis backplane of bench/redis.ts).
+ */
+export async function serveBenchHub (protocol: ProtocolName, extra: SignalRPluginOptions = {}): Promise<void> {
   driverControls()
   const app = Fastify({ logger: false })
-  await app.register(signalr, { transports: ['webSockets'], protocols: [protocol] })
+  await app.register(signalr, { transports: ['webSockets'], protocols: [protocol], ...extra })
   app.mapHub('/hub', bench)
   await app.listen({ port: portFromArgs(), host: '127.0.0.1' })
   announce((app.server.address() as { port: number }).port)

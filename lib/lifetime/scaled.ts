@@ -85,14 +85,13 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
   }
 
   send (target: Target, message: SerializedMessage): Promise<void> {
-    const delivered = this.local.send(target, message)
-    if (target.kind === 'connections' && target.ids.every((id) => this.local.connections.has(id))) {
-      return delivered
+    if (!(target.kind === 'connections' && target.ids.every((id) => this.local.connections.has(id)))) {
+      // Publish before the local writes, so other servers start while this one writes to its own.
+      const json = message.encode(jsonProtocol)
+      const binary = message.encode(messagePackProtocol)
+      this.publish([SEND, this.serverId, target, json, binary])
     }
-    const json = message.encode(jsonProtocol)
-    const binary = message.encode(messagePackProtocol)
-    this.publish([SEND, this.serverId, target, json, binary])
-    return delivered
+    return this.local.send(target, message)
   }
 
   addToGroup (connectionId: string, groupName: string): Promise<void> {
