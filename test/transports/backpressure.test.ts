@@ -218,8 +218,13 @@ t.test('a client that stops reading: bounded queue, bounded memory, closed; the 
   const closed = once(slow.ws, 'close')
   slow.socket.resume()
   const [code] = await closed as [number]
-  t.equal(code, 1000)
-  t.same(slow.closeMessage, { type: 7, error: 'Connection closed with an error.', allowReconnect: true }, 'a Close error that allows reconnecting')
+  // The server waits 5 s (ASP.NET's CloseTimeout) for the client's close frame, then
+  // terminates. On a loaded machine the run may reach this point later than that.
+  if (code === 1000) {
+    t.same(slow.closeMessage, { type: 7, error: 'Connection closed with an error.', allowReconnect: true }, 'a Close error that allows reconnecting')
+  } else {
+    t.equal(code, 1006, 'or, once the close timeout passed, the socket was terminated')
+  }
   t.ok(slow.blobs <= result.sentBeforeDrop + 1, `it got only what was sent before it was closed (${slow.blobs} messages)`)
   t.equal(slow.outOfOrder, 0, 'what it got is in order')
 })
