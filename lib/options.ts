@@ -139,6 +139,10 @@ const hubOptionsSchema = z.strictObject(hubOptionsShape)
 
 const pluginOptionsSchema = z.strictObject({
   ...hubOptionsShape,
+  asyncapi: z.object({
+    path: z.string().startsWith('/', 'must start with /'),
+    info: z.object({}).loose().optional()
+  }, { error: 'must be { path, info? }' }).optional(),
   telemetry: z.union([z.literal(false), z.object({}).loose()], { error: 'must be false or { tracerProvider?, meterProvider? }' }).optional(),
   backplane: z.custom<Backplane>(isBackplane, {
     error: 'must be a backplane (publish, subscribe, unsubscribe, close), e.g. redisBackplane({ redis })'
@@ -169,7 +173,7 @@ export function resolvePluginOptions (options: unknown): ResolvedHubOptions {
   const { prefix: _p, logLevel: _l, logSerializers: _ls, ...own } = (options ?? {}) as Record<string, unknown>
   const parsed = pluginOptionsSchema.safeParse(own)
   if (!parsed.success) fail('register', parsed.error)
-  const { backplane: _b, connectionTokenSecret: _s, telemetry: _t, ...hubOptions } = own
+  const { backplane: _b, connectionTokenSecret: _s, telemetry: _t, asyncapi: _a, ...hubOptions } = own
   return resolve(defaults, hubOptions as HubOptions)
 }
 

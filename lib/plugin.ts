@@ -35,6 +35,8 @@ export interface SignalRPluginOptions extends HubOptions {
    * installed and an SDK is registered; otherwise nothing is measured.
    */
   telemetry?: TelemetryOptions | false
+  /** Serves the AsyncAPI document of the mapped hubs at `path` (GET). */
+  asyncapi?: { path: string, info?: AsyncApiInfo }
 }
 
 /** Per-hub overrides for `mapHub(path, hub, options)`. */
@@ -93,6 +95,11 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
   const hooks = new HookRegistry()
   const telemetry = await loadTelemetry((rawOptions as SignalRPluginOptions | undefined)?.telemetry)
   const mapped: AsyncApiHub[] = []
+  const asyncapi = (rawOptions as SignalRPluginOptions | undefined)?.asyncapi
+  if (asyncapi !== undefined) {
+    // Built per request from the hubs mapped by then, so hubs mapped after register are in it.
+    fastify.get(asyncapi.path, () => buildAsyncApi(mapped, asyncapi.info))
+  }
   const backplane = (rawOptions as SignalRPluginOptions | undefined)?.backplane
   if (backplane !== undefined) {
     (backplane as { setLogger?: (log: typeof fastify.log) => void }).setLogger?.(fastify.log)

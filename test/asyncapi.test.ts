@@ -16,6 +16,17 @@ const tools = defineHub({
   }
 })
 
+t.test('the asyncapi option serves the document on a route', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(signalr, { asyncapi: { path: '/docs/asyncapi.json', info: { title: 'Served' } } })
+  app.mapHub('/chathub', chat)
+  await app.ready()
+  const doc = (await app.inject('/docs/asyncapi.json')).json() as any
+  t.equal(doc.info.title, 'Served')
+  t.same(Object.keys(doc.channels), ['chat'], 'hubs mapped after register are in it')
+})
+
 t.test('app.signalr.asyncapi() describes every mapped hub', async (t) => {
   const app = Fastify()
   t.teardown(() => app.close())
