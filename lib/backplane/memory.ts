@@ -1,4 +1,4 @@
-import type { Backplane } from './backplane.js'
+import { newBackplaneStats, type Backplane } from './backplane.js'
 
 /** An in-process bus shared by several backplanes: the test double, and multi-app runs in one process. */
 export class MemoryBus {
@@ -11,11 +11,25 @@ export class MemoryBus {
  */
 export function memoryBackplane (bus: MemoryBus): Backplane {
   const mine = new Map<string, (payload: Buffer) => void>()
+  const stats = newBackplaneStats()
+  function deliver (handler: (payload: Buffer) => void, payload: Buffer): void {
+    stats.received++
+    handler(payload)
+  }
+  function publish (channel: string, payload: Buffer): number {
+    stats.published++
+    const handlers = bus.subscribers.get(channel)
+    if (handlers === undefined) return 0
+    for (const handler of handlers) setImmediate(deliver, handler, payload)
+    return handlers.size
+  }
   return {
+    stats,
     publish (channel, payload) {
-      const handlers = bus.subscribers.get(channel)
-      if (handlers === undefined) return
-      for (const handler of handlers) setImmediate(handler, payload)
+      publish(channel, payload)
+    },
+    async publishCounted (channel, payload) {
+      return publish(channel, payload)
     },
     async subscribe (channel, onMessage) {
       let handlers = bus.subscribers.get(channel)

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Redis, RedisOptions } from 'ioredis'
-import type { Backplane } from '../backplane/backplane.js'
+import { newBackplaneStats, type Backplane } from '../backplane/backplane.js'
 
 export interface RedisBackplaneOptions {
   /**
@@ -40,10 +40,11 @@ export function createRedisBackplane (publisher: Redis, ownsPublisher: boolean, 
   // connection and rejects the pending SUBSCRIBE (a failed start). Pub/sub needs no ready check.
   const subscriber = publisher.duplicate({ enableReadyCheck: false })
   const handlers = new Map<string, (payload: Buffer) => void>()
-  let dropped = 0
+  const stats = newBackplaneStats()
   let lastLog = 0
 
   subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+    stats.received++
     handlers.get(channel.toString())?.(message)
   })
   // ioredis emits 'error' on every failed reconnect; without listeners that would crash the process.
@@ -51,24 +52,31 @@ export function createRedisBackplane (publisher: Redis, ownsPublisher: boolean, 
   if (ownsPublisher) publisher.on('error', (err: Error) => { log?.debug({ err }, 'redis backplane publisher error') })
 
   function drop (err?: Error): void {
-    dropped++
+    stats.dropped++
     const now = Date.now()
     if (now - lastLog >= LOG_EVERY_MS) {
       lastLog = now
-      log?.warn({ err, dropped }, 'redis backplane cannot publish; messages to other servers are being dropped')
+      log?.warn({ err, dropped: stats.dropped }, 'redis backplane cannot publish; messages to other servers are being dropped')
     }
   }
 
   return {
     prefix,
-    get droppedMessages () { return dropped },
+    stats,
+    get droppedMessages () { return stats.dropped },
     setLogger (logger) { log ??= logger },
     publish (channel, payload) {
       if (publisher.status !== 'ready') {
         drop()
         return
       }
+      stats.published++
       publisher.publish(channel, payload).catch(drop)
+    },
+    async publishCounted (channel, payload) {
+      if (publisher.status !== 'ready') throw new Error('The Redis backplane is not connected.')
+      stats.published++
+      return await publisher.publish(channel, payload)
     },
     async subscribe (channel, onMessage) {
       handlers.set(channel, onMessage)
