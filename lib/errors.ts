@@ -10,19 +10,30 @@ export class HubError extends Error {
   override name = 'HubError'
 }
 
+/**
+ * An outgoing value that cannot be written (too deep, cyclic, a BigInt that no
+ * number can hold, or anything the serializer refused). It fails only the send
+ * or invocation it belongs to. Its text names the shape of the data, never its
+ * content, so the caller sees it even without `enableDetailedErrors`.
+ */
+export class SerializationError extends Error {
+  override name = 'SerializationError'
+}
+
 /** The .NET type name the official clients are used to seeing in details. */
 function detailOf (err: unknown): string {
   if (err instanceof HubError) return `HubException: ${err.message}`
+  if (err instanceof SerializationError) return `InvalidDataException: ${err.message}`
   if (err instanceof Error) return `${err.name}: ${err.message}`
   return `Error: ${String(err)}`
 }
 
 /**
  * ASP.NET's rule (ErrorMessageHelper): the detail is appended when detailed
- * errors are on, and always for a HubException.
+ * errors are on, and always for a HubException (and for our SerializationError).
  */
 export function withDetail (prefix: string, err: unknown, detailed: boolean): string {
-  if (detailed || err instanceof HubError) return `${prefix} ${detailOf(err)}`
+  if (detailed || err instanceof HubError || err instanceof SerializationError) return `${prefix} ${detailOf(err)}`
   return prefix
 }
 

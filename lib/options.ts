@@ -4,6 +4,7 @@ import { ERR_OPTION, SignalRError } from './errors.js'
 import type { ProtocolName } from './protocol/index.js'
 import { isBackplane, type Backplane } from './backplane/backplane.js'
 import type { RateLimit } from './dispatcher/rate-limit.js'
+import { MAX_VALUE_DEPTH } from './protocol/values.js'
 
 export type TransportName = 'webSockets' | 'serverSentEvents' | 'longPolling'
 
@@ -66,6 +67,13 @@ export interface HubOptions {
    * `closeAfter` are refused in one window. Methods may set their own limit too.
    */
   rateLimit?: RateLimit
+  /**
+   * How deep arrays and objects may nest inside one incoming value (an
+   * argument, a stream item, a client result): `[1]` is 1 deep. Deeper values
+   * are refused before the handler runs (System.Text.Json's MaxDepth). At most
+   * 512, the limit every value has in both directions. Default 64.
+   */
+  maximumMessageDepth?: number
 }
 
 export type ResolvedHubOptions = Required<Omit<HubOptions, 'getUserId' | 'maximumReceiveMessageSize' | 'allowedOrigins' | 'rateLimit'>> & {
@@ -94,7 +102,8 @@ export const defaults: ResolvedHubOptions = Object.freeze({
   applicationMaxBufferSize: 64 * 1024,
   maximumSendBufferSize: 1024 * 1024,
   allowedOrigins: null,
-  rateLimit: null
+  rateLimit: null,
+  maximumMessageDepth: 64
 })
 
 const ms = z.number({ error: 'must be a number of milliseconds' }).int('must be an integer').positive('must be greater than 0')
@@ -132,7 +141,8 @@ const hubOptionsShape = {
   applicationMaxBufferSize: bytes.optional(),
   maximumSendBufferSize: bytes.optional(),
   allowedOrigins: z.array(z.string({ error: 'must list origins as strings' }), { error: 'must be an array of origins' }).optional(),
-  rateLimit: rateLimitSchema.optional()
+  rateLimit: rateLimitSchema.optional(),
+  maximumMessageDepth: count.max(MAX_VALUE_DEPTH, `must be at most ${MAX_VALUE_DEPTH}`).optional()
 }
 
 const hubOptionsSchema = z.strictObject(hubOptionsShape)

@@ -68,8 +68,11 @@ async function registration (): Promise<void> {
     protocols: ['json', 'messagepack'],
     longPollTimeout: 90_000,
     allowStatefulReconnects: false,
-    getUserId: (request) => request.headers['x-user'] as string | undefined
+    getUserId: (request) => request.headers['x-user'] as string | undefined,
+    maximumMessageDepth: 64
   })
+  // @ts-expect-error a depth is a number of levels
+  await app.register(signalr, { maximumMessageDepth: '64' })
   // @ts-expect-error a number of milliseconds, not a string
   await app.register(signalr, { keepAliveInterval: 'x' })
   // @ts-expect-error transport names are camelCase option values
@@ -91,7 +94,7 @@ async function mapping (): Promise<void> {
   const returned = app.mapHub('/chathub', chat)
   type _returned = Expect<Equal<typeof returned, FastifyInstance>>
   app.mapHub('/a', chat).mapHub('/b', untyped)
-  app.mapHub('/c', chat, { transports: ['webSockets'], protocols: ['json'], allowStatefulReconnects: true, keepAliveInterval: 5 })
+  app.mapHub('/c', chat, { transports: ['webSockets'], protocols: ['json'], allowStatefulReconnects: true, keepAliveInterval: 5, maximumMessageDepth: 16 })
 
   // @ts-expect-error a hub made by defineHub is required
   app.mapHub('/d', { methods: {} })

@@ -260,19 +260,27 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     if (this.draining) return
     this.draining = true
     const inbox = this.inbox
-    while (!this.blocked && this.inboxHead < inbox.length && this.state === State.Connected) {
-      const message = inbox[this.inboxHead]!
-      if (!dispatchMessage(this, message)) {
-        this.block()
-        break
+    try {
+      while (!this.blocked && this.inboxHead < inbox.length && this.state === State.Connected) {
+        const message = inbox[this.inboxHead]!
+        if (!dispatchMessage(this, message)) {
+          this.block()
+          break
+        }
+        inbox[this.inboxHead++] = undefined
       }
-      inbox[this.inboxHead++] = undefined
+    } catch (err) {
+      // The dispatcher answers every failure it knows of itself; anything else is a bug
+      // that must cost this connection, never the process or a stuck inbox.
+      this.log.error({ err }, 'dispatching a message failed')
+      this.closeWithError(err)
+    } finally {
+      this.draining = false
     }
     if (this.inboxHead >= inbox.length) {
       inbox.length = 0
       this.inboxHead = 0
     }
-    this.draining = false
   }
 
   private block (): void {
@@ -522,7 +530,12 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     return new Promise((resolve, reject) => {
       // Date.now(), not the heartbeat's clock: that one lags by up to a tick and would end the wait early.
       const id = this.clientResults.add(method, Date.now() + this.options.clientResultTimeout, resolve, reject)
-      this.sendMessage({ type: MessageType.Invocation, invocationId: id, target: method, arguments: args })
+      try {
+        this.sendMessage({ type: MessageType.Invocation, invocationId: id, target: method, arguments: args })
+      } catch (err) {
+        // Arguments that cannot be serialized: nothing was sent, so nothing is awaited.
+        this.clientResults.fail(id, err as Error)
+      }
     })
   }
 

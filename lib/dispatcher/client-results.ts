@@ -37,6 +37,14 @@ export class ClientResults {
     return true
   }
 
+  /** Rejects one pending result with `error` (its Invocation could not be sent). */
+  fail (invocationId: string, error: Error): void {
+    const entry = this.pending.get(invocationId)
+    if (entry === undefined) return
+    this.pending.delete(invocationId)
+    entry.reject(error)
+  }
+
   /** Rejects results whose deadline has passed. */
   expire (now: number, timeoutMs: number): void {
     if (this.pending.size === 0) return

@@ -1,12 +1,13 @@
 import type { z } from 'zod'
 import type { HubConnection } from '../connection/connection.js'
-import { errorText, withDetail } from '../errors.js'
+import { errorText, HubError, withDetail } from '../errors.js'
 import { InvocationContext } from '../hub/caller-context.js'
 import { findMethod, type MethodDescriptor } from '../hub/method-table.js'
 import {
   MessageType, type CompletionMessage, type HubMessage, type InvocationMessage, type StreamInvocationMessage
 } from '../protocol/messages.js'
 import { ProtocolError } from '../protocol/protocol-error.js'
+import { exceedsDepth, tooDeepText } from '../protocol/values.js'
 import { ClientStreamReader, toAsyncIterator } from './streams.js'
 import { rateLimitText } from './rate-limit.js'
 
@@ -26,7 +27,9 @@ export function dispatchMessage (connection: HubConnection, message: HubMessage)
       const reader = connection.streamsIn.get(message.invocationId)
       if (reader === undefined) return true // unknown stream ids are ignored, as in ASP.NET
       if (reader.isFull) return false
-      reader.push(message.item)
+      const limit = connection.options.maximumMessageDepth
+      if (exceedsDepth(message.item, limit)) reader.fail(new HubError(`Stream item is invalid: ${tooDeepText(limit)}`))
+      else reader.push(message.item)
       return true
     }
     case MessageType.Completion: {
@@ -35,6 +38,12 @@ export function dispatchMessage (connection: HubConnection, message: HubMessage)
       if (reader !== undefined) {
         connection.streamsIn.delete(message.invocationId)
         reader.complete(message.error)
+        return true
+      }
+      const limit = connection.options.maximumMessageDepth
+      if (message.hasResult && exceedsDepth(message.result, limit)) {
+        // The hub method awaiting it gets the refusal; the value never reaches it.
+        connection.clientResults.complete(message.invocationId, `The client's result is invalid: ${tooDeepText(limit)}`, null)
       } else {
         connection.clientResults.complete(message.invocationId, message.error, message.hasResult ? message.result : null)
       }
@@ -245,12 +254,19 @@ function bindArguments (connection: HubConnection, method: MethodDescriptor, arg
   const params = new Array<unknown>(method.paramCount)
   const positions = method.streamPositions
   const schemas = method.argSchemas
+  const depthLimit = connection.options.maximumMessageDepth
   let wire = 0
   let nextStream = 0
   for (let i = 0; i < method.paramCount; i++) {
     if (nextStream < positions.length && positions[nextStream] === i) {
       nextStream++
       continue
+    }
+    if (exceedsDepth(args[wire], depthLimit)) {
+      // Checked before zod, whose recursion would otherwise walk the whole value.
+      sendError(connection, invocationId,
+        `${errorText.failedToInvoke(method.name)} InvalidDataException: Error binding arguments. Argument ${wire}: ${tooDeepText(depthLimit)}`)
+      return null
     }
     const parsed = schemas[wire]!.safeParse(args[wire])
     if (!parsed.success) {
@@ -305,7 +321,13 @@ function completeInvocation (context: InvocationContext, method: MethodDescripto
     result = parsed.data === undefined ? null : parsed.data
   }
   const completion: CompletionMessage = { type: MessageType.Completion, invocationId, hasResult: true, result }
-  connection.sendMessage(completion)
+  try {
+    connection.sendMessage(completion)
+  } catch (err) {
+    // The result cannot be written (too deep, cyclic, ...): the caller gets an error instead.
+    connection.log.error({ err, method: method.name }, 'the result of a hub method could not be serialized')
+    sendError(connection, invocationId, withDetail(errorText.unexpected(method.name), err, connection.options.enableDetailedErrors))
+  }
 }
 
 function releaseInvocation (context: InvocationContext): void {

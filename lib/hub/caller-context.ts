@@ -88,7 +88,12 @@ class CallerProxy implements SingleClientProxy<any> {
 
   send (method: string, ...args: unknown[]): Promise<void> {
     const connection = this.context.connection
-    connection.sendSerialized(new SerializedMessage({ type: MessageType.Invocation, target: method, arguments: args }))
+    try {
+      connection.sendSerialized(new SerializedMessage({ type: MessageType.Invocation, target: method, arguments: args }))
+    } catch (err) {
+      // Arguments that cannot be serialized fail this send only.
+      return Promise.reject(err)
+    }
     return connection.drained() ?? Promise.resolve()
   }
 

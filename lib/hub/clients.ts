@@ -16,9 +16,14 @@ export class TargetProxy implements ClientProxy<any> {
   }
 
   send (method: string, ...args: unknown[]): Promise<void> {
-    return this.lifetime.send(this.target, new SerializedMessage({
-      type: MessageType.Invocation, target: method, arguments: args
-    }))
+    try {
+      return this.lifetime.send(this.target, new SerializedMessage({
+        type: MessageType.Invocation, target: method, arguments: args
+      }))
+    } catch (err) {
+      // Arguments that cannot be serialized fail this send, as a rejection like any other failure.
+      return Promise.reject(err)
+    }
   }
 }
 

@@ -2,6 +2,8 @@ import type { HubProtocol, MessageReader } from './hub-protocol.js'
 import { MessageType, PING, type Headers, type HubMessage } from './messages.js'
 import { ProtocolError } from './protocol-error.js'
 import { RECORD_SEPARATOR_CHAR, TextRecordSplitter } from './text-framing.js'
+import { inspectOutgoing, inspectOutgoingList } from './values.js'
+import { SerializationError } from '../errors.js'
 
 /**
  * The JSON hub protocol (`"protocol":"json"`). Property order is free on the
@@ -45,14 +47,16 @@ class JsonMessageReader implements MessageReader {
 export function safeJsonParse (text: string): unknown {
   // A plain JSON.parse never touches prototypes itself, but hub code may merge
   // the values it receives; the reviver costs, so only pay it when a suspicious
-  // key is present at all.
-  if (text.includes('__proto__') || text.includes('constructor')) {
+  // key may be present: written plainly, or hidden behind a \u escape
+  // ("\u005f\u005fproto\u005f\u005f" is "__proto__" once parsed).
+  if (text.includes('__proto__') || text.includes('constructor') || text.includes('\\u')) {
     return JSON.parse(text, dropPoisonedKeys)
   }
   return JSON.parse(text)
 }
 
-function dropPoisonedKeys (key: string, value: unknown): unknown {
+/** A reviver: returning undefined deletes the key. */
+export function dropPoisonedKeys (key: string, value: unknown): unknown {
   if (key === '__proto__') return undefined
   if (key === 'constructor' && value !== null && typeof value === 'object' && 'prototype' in value) return undefined
   return value
@@ -163,35 +167,41 @@ function optionalHeaders (obj: Record<string, unknown>): Headers | undefined {
 
 /**
  * Serializes a value as SignalR servers do: `Uint8Array` as base64, `Date` as
- * ISO 8601 (its own toJSON). The replacer costs on every property, so it is
- * only used when a top-level value is an object that might hold bytes.
+ * ISO 8601 (its own toJSON), a safe BigInt as a number. The replacer costs on
+ * every property, so it is only used when the value holds bytes or BigInts.
+ * Throws `SerializationError` for a value no protocol can carry (see values.ts).
  */
 export function stringifyValue (value: unknown): string {
   if (value === undefined) return 'null'
-  if (value === null || typeof value !== 'object') return JSON.stringify(value)
-  return JSON.stringify(value, bytesAsBase64)
+  return stringifyChecked(value, inspectOutgoing(value))
 }
 
 function stringifyArgs (args: readonly unknown[]): string {
-  for (let i = 0; i < args.length; i++) {
-    const v = args[i]
-    if (v !== null && typeof v === 'object') return JSON.stringify(args, bytesAsBase64)
-  }
-  return JSON.stringify(args)
+  return stringifyChecked(args, inspectOutgoingList(args))
 }
 
-function bytesAsBase64 (this: Record<string, unknown>, key: string, value: unknown): unknown {
+function stringifyChecked (value: unknown, flags: number): string {
+  try {
+    return flags === 0 ? JSON.stringify(value) : JSON.stringify(value, convertForJson)
+  } catch (err) {
+    // A throwing toJSON or getter: the send fails, never the process.
+    throw new SerializationError(`The value could not be written as JSON: ${(err as Error).message}`)
+  }
+}
+
+function convertForJson (this: Record<string, unknown>, key: string, value: unknown): unknown {
   // `this[key]` is the value before toJSON ran, so a Buffer is still a Buffer here.
   const raw = this[key]
   if (raw instanceof Uint8Array) {
     return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64')
   }
+  if (typeof value === 'bigint') return Number(value)
   return value
 }
 
 function headersPart (headers: Headers | undefined): string {
   if (headers === undefined) return ''
-  for (const _ in headers) return ',"headers":' + JSON.stringify(headers)
+  for (const _ in headers) return ',"headers":' + stringifyValue(headers)
   return ''
 }
 

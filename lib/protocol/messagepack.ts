@@ -3,6 +3,9 @@ import { BinaryMessageSplitter, frameBinary } from './binary-framing.js'
 import type { HubProtocol, MessageReader } from './hub-protocol.js'
 import { MessageType, PING, type Headers, type HubMessage } from './messages.js'
 import { ProtocolError } from './protocol-error.js'
+import { scanMessagePack, SUSPICIOUS_KEY } from './messagepack-scan.js'
+import { inspectOutgoing, inspectOutgoingList, MAX_VALUE_DEPTH } from './values.js'
+import { SerializationError } from '../errors.js'
 
 /*
  * msgpackr over @msgpack/msgpack (what the official client uses): on our hub
@@ -10,9 +13,19 @@ import { ProtocolError } from './protocol-error.js'
  * bench/RESULTS.md). With `variableMapSize` and records off it writes the same
  * bytes as the client's library; Dates are timestamp extension -1 and byte
  * arrays `bin`, both ways, as ASP.NET writes them.
+ *
+ * Reading, only what the SignalR MessagePack protocol defines comes out: a
+ * scan (messagepack-scan.ts) refuses msgpackr's own extensions and 0xc1
+ * before msgpackr sees the bytes. int64/uint64 become numbers: exact up to
+ * 2^53, rounded beyond it, exactly as the official JavaScript client and
+ * JSON.parse treat such numbers (never a BigInt, which zod's z.number() and
+ * the JSON writer would refuse).
  */
 const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true, encodeUndefinedAsNil: true })
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes: false })
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' })
+
+/** Containers a message may nest: a value at MAX_VALUE_DEPTH plus the message array and the argument list. */
+const MAX_WIRE_DEPTH = MAX_VALUE_DEPTH + 2
 
 const EMPTY_HEADERS = Object.freeze({})
 const NO_STREAMS: readonly string[] = Object.freeze([])
@@ -31,7 +44,29 @@ export const messagePackProtocol: HubProtocol = {
     return new MessagePackReader(maxMessageSize)
   },
   encode (message) {
-    return frameBinary(packr.pack(toArray(message)))
+    checkValues(message)
+    let body: Buffer
+    try {
+      body = packr.pack(toArray(message))
+    } catch (err) {
+      throw new SerializationError(`The value could not be written as MessagePack: ${(err as Error).message}`)
+    }
+    return frameBinary(body)
+  }
+}
+
+/** The same limits as the JSON writer (values.ts), so both protocols refuse the same values. */
+function checkValues (m: HubMessage): void {
+  switch (m.type) {
+    case MessageType.Invocation:
+    case MessageType.StreamInvocation:
+      inspectOutgoingList(m.arguments)
+      return
+    case MessageType.StreamItem:
+      inspectOutgoing(m.item)
+      return
+    case MessageType.Completion:
+      if (m.hasResult) inspectOutgoing(m.result)
   }
 }
 
@@ -106,12 +141,14 @@ function readStreamIds (value: unknown, what: string): string[] | undefined {
 }
 
 function parseMessage (body: Buffer): HubMessage | undefined {
+  const flags = scanMessagePack(body, MAX_WIRE_DEPTH)
   let raw: unknown
   try {
     raw = unpackr.unpack(body)
   } catch {
     throw new ProtocolError('Error reading MessagePack data.')
   }
+  if ((flags & SUSPICIOUS_KEY) !== 0) dropPoisonedKeys(raw)
   if (!Array.isArray(raw) || raw.length === 0) throw new ProtocolError('Message is not a MessagePack array.')
   const type = raw[0]
   if (typeof type !== 'number') throw new ProtocolError('Message type is not a number.')
@@ -173,5 +210,29 @@ function parseMessage (body: Buffer): HubMessage | undefined {
     }
     default:
       return undefined
+  }
+}
+
+/**
+ * Removes what could poison a prototype when hub code merges the value, by the
+ * same rule as the JSON reader: `__proto__` keys (msgpackr stores them as
+ * `__proto_`, so that name goes too) and `constructor` keys holding a
+ * `prototype`. Only run when the scan saw such a key.
+ */
+function dropPoisonedKeys (value: unknown): void {
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || value instanceof Date) return
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) dropPoisonedKeys(value[i])
+    return
+  }
+  const obj = value as Record<string, unknown>
+  for (const key of Object.keys(obj)) {
+    const inner = obj[key]
+    if (key === '__proto_' || key === '__proto__' ||
+      (key === 'constructor' && inner !== null && typeof inner === 'object' && 'prototype' in inner)) {
+      delete obj[key]
+      continue
+    }
+    dropPoisonedKeys(inner)
   }
 }

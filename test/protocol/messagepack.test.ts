@@ -310,8 +310,8 @@ t.test('varint length prefix', async (t) => {
 
 t.test('malformed input is a ProtocolError', async (t) => {
   const cases: Array<[string, Buffer, string | RegExp]> = [
-    ['the reserved byte 0xc1 is no array', framed(0xc1), 'Message is not a MessagePack array.'],
-    ['truncated MessagePack inside a complete frame', framed(0x93, 0x01, 0x80), 'Error reading MessagePack data.'],
+    ['the reserved byte 0xc1 is refused', framed(0xc1), 'Error reading MessagePack data: type 0xc1 is not allowed.'],
+    ['truncated MessagePack inside a complete frame', framed(0x93, 0x01, 0x80), 'Error reading MessagePack data: a container is longer than the data.'],
     ['a map instead of an array', framed(0x81, 0xa1, 0x61, 0x01), 'Message is not a MessagePack array.'],
     ['an empty array', framed(0x90), 'Message is not a MessagePack array.'],
     ['a string as the type', framed(0x91, 0xa1, 0x31), 'Message type is not a number.'],
