@@ -297,8 +297,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     let scan
     try {
       scan = this.handshake.read(data)
-    } catch {
-      this.failHandshake(HANDSHAKE_CANCELED)
+    } catch (err) {
+      this.failHandshake(err instanceof ProtocolError ? err.message : HANDSHAKE_CANCELED)
       return
     }
     if (!scan.done) return

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import type { HubProtocol, TransferFormat } from './hub-protocol.js'
 import { safeJsonParse } from './json.js'
 import { PendingBytes, type PendingMemory } from './pending-bytes.js'
@@ -34,7 +35,11 @@ export class HandshakeReader {
     this.pending = new PendingBytes(this.maxSize)
   }
 
-  /** Throws `ProtocolError(HANDSHAKE_CANCELED)` once the record passes the limit. */
+  /**
+   * Throws a `ProtocolError` whose message is the handshake error to answer:
+   * HANDSHAKE_CANCELED once the record passes the limit, HANDSHAKE_UNEXPECTED
+   * when it is not UTF-8 (ASP.NET's JSON reader fails on it).
+   */
   read (chunk: Buffer): HandshakeScan {
     const pending = this.pending
     const end = chunk.indexOf(RECORD_SEPARATOR)
@@ -45,15 +50,14 @@ export class HandshakeReader {
     }
     // The separator counts toward the limit, as in ASP.NET.
     if (pending.length + end >= this.maxSize) this.refuse()
-    let request: string
-    if (pending.length === 0) {
-      request = chunk.toString('utf8', 0, end)
-    } else {
-      pending.append(chunk.subarray(0, end))
-      request = pending.bytes().toString('utf8')
+    let record = chunk.subarray(0, end)
+    if (pending.length > 0) {
+      pending.append(record)
+      record = pending.bytes()
       pending.reset()
     }
-    return { done: true, request, rest: chunk.subarray(end + 1) }
+    if (!isUtf8(record)) throw new ProtocolError(HANDSHAKE_UNEXPECTED)
+    return { done: true, request: record.toString('utf8'), rest: chunk.subarray(end + 1) }
   }
 
   private refuse (): never {

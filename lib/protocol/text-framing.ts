@@ -1,9 +1,21 @@
+import { isUtf8 } from 'node:buffer'
 import { PendingBytes, type PendingMemory } from './pending-bytes.js'
-import { messageTooLarge } from './protocol-error.js'
+import { messageTooLarge, ProtocolError } from './protocol-error.js'
 
 /** Ends every record of the JSON protocol and of the handshake. */
 export const RECORD_SEPARATOR = 0x1e
 export const RECORD_SEPARATOR_CHAR = '\u001e'
+
+/**
+ * Text records must be UTF-8, as ASP.NET's JSON reader requires. Checked here,
+ * once per record and for every transport, so a bad record closes the
+ * connection with SignalR's Close message (the plugin turns ws's own check on
+ * text frames off: it would drop the socket and log an error instead).
+ */
+function decodeRecord (bytes: Buffer): string {
+  if (!isUtf8(bytes)) throw new ProtocolError('The record is not valid UTF-8.')
+  return bytes.toString('utf8')
+}
 
 
 /**
@@ -39,15 +51,16 @@ export class TextRecordSplitter {
       // The first separator ends the pending record.
       if (this.pending.length + end >= this.maxRecordSize) this.refuse()
       this.pending.append(chunk.subarray(0, end))
-      out.push(this.pending.bytes().toString('utf8'))
+      const record = this.pending.bytes()
       this.pending.reset()
+      out.push(decodeRecord(record))
       start = end + 1
       end = chunk.indexOf(RECORD_SEPARATOR, start)
     }
     while (end !== -1) {
       // As in ASP.NET, the separator counts: record + RS must fit in the limit.
       if (end - start >= this.maxRecordSize) this.refuse()
-      out.push(chunk.toString('utf8', start, end))
+      out.push(decodeRecord(chunk.subarray(start, end)))
       start = end + 1
       end = chunk.indexOf(RECORD_SEPARATOR, start)
     }

@@ -4,6 +4,7 @@
  * FUZZ_RUNS runs per property (default 300). By hand, for a longer run:
  *   FUZZ_RUNS=20000 FUZZ_SEED=$RANDOM npx tap test/protocol/handshake.fuzz.test.ts
  */
+import { isUtf8 } from 'node:buffer'
 import fc from 'fast-check'
 import t from 'tap'
 import { HandshakeReader, negotiateHandshake, type HandshakeScan } from '../../lib/protocol/handshake.js'
@@ -52,7 +53,7 @@ t.test('a valid handshake under any chunking: the same request and the same foll
     }))
 })
 
-t.test('arbitrary bytes under a limit: the record of the whole stream, or ProtocolError', async (t) => {
+t.test('arbitrary bytes under a limit: the record of the whole stream, or ProtocolError (too large, not UTF-8)', async (t) => {
   checkProperty(t, 'chunked reading matches reading the stream at once', fc.property(
     bytesWith(RECORD_SEPARATOR, 200), chunkSizes, fc.option(fc.integer({ min: 1, max: 64 }), { nil: null }),
     (bytes, sizes, limit) => {
@@ -60,7 +61,7 @@ t.test('arbitrary bytes under a limit: the record of the whole stream, or Protoc
       const outcome = feed(chunksOf(data, sizes), limit)
       const end = data.indexOf(RECORD_SEPARATOR)
       const max = limit ?? Number.POSITIVE_INFINITY
-      const fails = end === -1 ? data.length > max : end + 1 > max
+      const fails = end === -1 ? data.length > max : end + 1 > max || !isUtf8(data.subarray(0, end))
       if (fails) return outcome.error instanceof ProtocolError
       if (outcome.error !== undefined) return false
       if (end === -1) return !outcome.scan.done

@@ -199,3 +199,9 @@ t.test('HandshakeReader: the limit counts the bytes of every chunk', async (t) =
   t.same(ending.read(Buffer.from('x'.repeat(10))), { done: false })
   t.throws(() => ending.read(Buffer.from(RS)), { constructor: ProtocolError, message: CANCELED }, 'record + RS must fit')
 })
+
+t.test('HandshakeReader: a handshake that is not UTF-8 gets the unexpected-error answer', async (t) => {
+  const reader = new HandshakeReader(null)
+  t.same(reader.read(Buffer.from('{"protocol":"json\xff', 'latin1')), { done: false })
+  t.throws(() => reader.read(Buffer.from(`","version":1}${RS}`)), { constructor: ProtocolError, message: UNEXPECTED })
+})

@@ -4,6 +4,7 @@
  * FUZZ_RUNS runs per property (default 300). By hand, for a longer run:
  *   FUZZ_RUNS=20000 FUZZ_SEED=$RANDOM npx tap test/protocol/text-framing.fuzz.test.ts
  */
+import { isUtf8 } from 'node:buffer'
 import fc from 'fast-check'
 import t from 'tap'
 import { ProtocolError } from '../../lib/protocol/protocol-error.js'
@@ -31,15 +32,16 @@ function feed (splitter: TextRecordSplitter, chunks: Buffer[], limit: number | n
   return { records, error: undefined, partial: splitter.hasPartialRecord }
 }
 
-/** What framing the whole stream at once must give: records in order until the first one over the limit. */
+/** What framing the whole stream at once must give: records in order until the first one over the limit or not UTF-8. */
 function expected (bytes: Uint8Array, limit: number | null): { records: string[], fails: boolean, partial: boolean } {
   const max = limit ?? Number.POSITIVE_INFINITY
   const data = Buffer.from(bytes)
   const records: string[] = []
   let start = 0
   for (let end = data.indexOf(RECORD_SEPARATOR); end !== -1; end = data.indexOf(RECORD_SEPARATOR, start)) {
-    if (end - start + 1 > max) return { records, fails: true, partial: false }
-    records.push(data.toString('utf8', start, end))
+    const record = data.subarray(start, end)
+    if (end - start + 1 > max || !isUtf8(record)) return { records, fails: true, partial: false }
+    records.push(record.toString('utf8'))
     start = end + 1
   }
   return { records, fails: data.length - start > max, partial: data.length > start }
@@ -58,7 +60,7 @@ t.test('valid streams: any chunking gives the same records', async (t) => {
     }))
 })
 
-t.test('arbitrary bytes under a limit: the records of the whole stream, or a ProtocolError at the same record', async (t) => {
+t.test('arbitrary bytes under a limit: the records of the whole stream, or a ProtocolError at the same record (too large, not UTF-8)', async (t) => {
   checkProperty(t, 'chunked framing matches framing the stream at once', fc.property(
     bytesWith(RECORD_SEPARATOR, 300), chunkSizes, fc.option(fc.integer({ min: 1, max: 64 }), { nil: null }),
     (bytes, sizes, limit) => {

@@ -175,3 +175,14 @@ t.test('memory: the buffer never outgrows the limit', async (t) => {
   t.throws(() => splitter.split(Buffer.from('x'), []), tooLarge(1000))
   t.equal(splitter.memory.retained, 0, 'a refused record releases its buffer')
 })
+
+t.test('a record that is not UTF-8 is a ProtocolError; the records before it were delivered', async (t) => {
+  const bad = Buffer.concat([Buffer.from(`ok${RS}`), Buffer.from([0x7b, 0xff, 0x7d, RECORD_SEPARATOR]), Buffer.from(`after${RS}`)])
+  const out: string[] = []
+  t.throws(() => new TextRecordSplitter(null).split(bad, out), { constructor: ProtocolError, message: 'The record is not valid UTF-8.' })
+  t.same(out, ['ok'])
+  const joined = new TextRecordSplitter(null)
+  t.same(split(joined, Buffer.from([0x61, 0xc3])), [], 'a character cut at the chunk end is not judged yet')
+  t.throws(() => split(joined, Buffer.from([0x28, RECORD_SEPARATOR])), { constructor: ProtocolError, message: 'The record is not valid UTF-8.' }, 'but it must be completed by the record\'s next bytes')
+  t.equal(joined.hasPartialRecord, false)
+})
