@@ -7,7 +7,7 @@ import type { LifetimeConnection } from '../lifetime/lifetime-manager.js'
 import { SerializedMessage } from '../lifetime/serialized-message.js'
 import type { ResolvedHubOptions } from '../options.js'
 import {
-  HANDSHAKE_CANCELED, HANDSHAKE_OK, handshakeError, negotiateHandshake, scanHandshake
+  HANDSHAKE_CANCELED, HANDSHAKE_OK, HandshakeReader, handshakeError, negotiateHandshake
 } from '../protocol/handshake.js'
 import type { HubProtocol, MessageReader } from '../protocol/hub-protocol.js'
 import { MessageType, PING, type CloseMessage, type HubMessage } from '../protocol/messages.js'
@@ -29,7 +29,6 @@ const enum State { Handshaking, Connected, Closed }
 const PING_MESSAGE = new SerializedMessage(PING)
 const CLOSE_PLAIN: CloseMessage = Object.freeze({ type: MessageType.Close })
 const CLOSE_RECONNECT: CloseMessage = Object.freeze({ type: MessageType.Close, allowReconnect: true })
-const EMPTY = Buffer.alloc(0)
 /** Both ASP.NET and the client acknowledge at most about once a second. */
 const ACK_INTERVAL = 1000
 
@@ -88,7 +87,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   inOnConnected = false
   private state = State.Handshaking
   private reader: MessageReader | null = null
-  private handshakeBuffer: Buffer = EMPTY
+  private handshake: HandshakeReader | null = null
   private readonly inbox: Array<HubMessage | undefined> = []
   private inboxHead = 0
   private blocked = false
@@ -302,19 +301,16 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   }
 
   private readHandshake (data: Buffer): void {
-    const buffered = this.handshakeBuffer.length === 0 ? data : Buffer.concat([this.handshakeBuffer, data])
+    this.handshake ??= new HandshakeReader(this.options.maximumReceiveMessageSize)
     let scan
     try {
-      scan = scanHandshake(buffered, this.options.maximumReceiveMessageSize)
-    } catch {
-      this.failHandshake(HANDSHAKE_CANCELED)
+      scan = this.handshake.read(data)
+    } catch (err) {
+      this.failHandshake(err instanceof ProtocolError ? err.message : HANDSHAKE_CANCELED)
       return
     }
-    if (!scan.done) {
-      this.handshakeBuffer = Buffer.from(buffered)
-      return
-    }
-    this.handshakeBuffer = EMPTY
+    if (!scan.done) return
+    this.handshake = null
     const result = negotiateHandshake(scan.request, this.route.protocols, this.transport.transferFormats)
     if (!result.ok) {
       const detail = this.options.enableDetailedErrors && result.detail !== undefined ? ` ${result.detail}` : ''
