@@ -520,8 +520,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
       return Promise.reject(new Error(`Connection '${this.connectionId}' disconnected.`))
     }
     return new Promise((resolve, reject) => {
-      // Date.now(), not the heartbeat's clock: that one lags by up to a tick and would end the wait early.
-      const id = this.clientResults.add(method, Date.now() + this.options.clientResultTimeout, resolve, reject)
+      // The clock, not the heartbeat's cached time: that lags by up to a tick and would end the wait early.
+      const id = this.clientResults.add(method, this.store.clock() + this.options.clientResultTimeout, resolve, reject)
       this.sendMessage({ type: MessageType.Invocation, invocationId: id, target: method, arguments: args })
     })
   }

@@ -139,7 +139,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
           openConnection(store, route, request, new ServerSentEventsTransport(reply), slot.connectionId, slot.token)
           return reply
         }
-        openConnection(store, route, request, new LongPollingTransport(store.now), slot.connectionId, slot.token)
+        openConnection(store, route, request, new LongPollingTransport(store), slot.connectionId, slot.token)
         // The first poll answers at once: the client's start() waits for it.
         return reply.code(200).headers(NO_CACHE).type('application/octet-stream').send(Buffer.alloc(0))
       }
