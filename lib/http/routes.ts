@@ -114,7 +114,8 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
       }
       if (!('pending' in slot)) {
         if (slot.canReattach) {
-          // A stateful-reconnect client coming back after its WebSocket dropped.
+          // A stateful-reconnect client coming back on a new WebSocket, even if
+          // its old one still looks open here: the token proves it is the owner.
           upgrades.set(request, slot)
           done()
           return
