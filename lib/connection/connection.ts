@@ -29,6 +29,12 @@ const enum State { Handshaking, Connected, Closed }
 const PING_MESSAGE = new SerializedMessage(PING)
 const CLOSE_PLAIN: CloseMessage = Object.freeze({ type: MessageType.Close })
 const CLOSE_RECONNECT: CloseMessage = Object.freeze({ type: MessageType.Close, allowReconnect: true })
+/** Owns a transport that a stateful reconnect replaced: whatever it still reports is ignored. */
+const ORPHANED: TransportOwner = Object.freeze({
+  onTransportData () {},
+  onTransportClose () {},
+  onTransportDrain () {}
+})
 /** Both ASP.NET and the client acknowledge at most about once a second. */
 const ACK_INTERVAL = 1000
 
@@ -395,9 +401,14 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     this.finish({ error, close: null })
   }
 
-  /** True while a stateful connection waits for its client to reconnect. */
+  /**
+   * A stateful connection accepts its client back on a new WebSocket: after
+   * its old one dropped, and also while the old one still looks open here.
+   * The client may see its socket die before the server does (a half-open TCP
+   * connection); the token proves ownership, so the new socket takes over.
+   */
   get canReattach (): boolean {
-    return this.detachedAt !== 0 && this.state === State.Connected
+    return this.stateful !== null && this.state === State.Connected
   }
 
   /**
@@ -407,6 +418,15 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
    */
   reattach (transport: Transport): void {
     const stateful = this.stateful!
+    if (this.detachedAt === 0) {
+      // The old socket is still open here: cut it loose first, so nothing it
+      // still reads or its closing reaches this connection, then close it.
+      // What we wrote to it and the client missed is unacknowledged: replayed below.
+      const previous = this.transport
+      previous.attach(ORPHANED)
+      previous.close()
+      this.log.debug('stateful reconnect replaces a WebSocket that is still open')
+    }
     this.transport = transport
     this.detachedAt = 0
     this.detachError = undefined
@@ -524,8 +544,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
       return Promise.reject(new Error(`Connection '${this.connectionId}' disconnected.`))
     }
     return new Promise((resolve, reject) => {
-      // Date.now(), not the heartbeat's clock: that one lags by up to a tick and would end the wait early.
-      const id = this.clientResults.add(method, Date.now() + this.options.clientResultTimeout, resolve, reject)
+      // The clock, not the heartbeat's cached time: that lags by up to a tick and would end the wait early.
+      const id = this.clientResults.add(method, this.store.clock() + this.options.clientResultTimeout, resolve, reject)
       try {
         this.sendMessage({ type: MessageType.Invocation, invocationId: id, target: method, arguments: args })
       } catch (err) {
