@@ -7,6 +7,7 @@ import type { Transport, TransportOwner } from './transport.js'
 import { encodeFrame, encodeTextFrame } from './websocket-frame.js'
 
 const kOwner = Symbol('fastify-signalr.transportOwner')
+const kSocket = Symbol('fastify-signalr.socket')
 const TEXT_FRAME = { binary: false }
 const BINARY_FRAME = { binary: true }
 const FORMATS: readonly TransferFormat[] = Object.freeze(['Text', 'Binary'])
@@ -108,6 +109,16 @@ function socketOnClose (this: OwnedSocket, code: number): void {
   transport.resolveClosed?.()
 }
 
+/**
+ * Runs before ws echoes a client's close frame: ASP.NET answers every client
+ * close with 1000, and @aspnet/signalr 1.0 reports anything else (ws would
+ * echo the client's code, or no code: 1005) as an error from stop().
+ */
+function receiverOnConclude (this: { [kSocket]?: WebSocket }): void {
+  const socket = this[kSocket]
+  if (socket !== undefined && socket.readyState === 1 /* OPEN */) socket.close(CLOSE_NORMAL)
+}
+
 function socketOnError (this: OwnedSocket): void {
   // 'close' follows every 'error'; the listener only keeps the error from being thrown.
 }
@@ -146,6 +157,11 @@ export class WebSocketTransport implements Transport {
     socket.on('message', socketOnMessage as (this: WebSocket, data: Buffer) => void)
     socket.on('close', socketOnClose as (this: WebSocket, code: number) => void)
     socket.on('error', socketOnError as (this: WebSocket) => void)
+    const receiver = (socket as unknown as { _receiver?: NodeJS.EventEmitter & { [kSocket]?: WebSocket } })._receiver
+    if (receiver !== undefined && typeof receiver.prependListener === 'function') {
+      receiver[kSocket] = socket
+      receiver.prependListener('conclude', receiverOnConclude)
+    }
   }
 
   attach (owner: TransportOwner): void {
