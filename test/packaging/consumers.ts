@@ -64,10 +64,20 @@ export function writeConsumer (dir: string, kind: ConsumerKind, sources: Record<
   for (const [file, text] of Object.entries(sources)) writeFileSync(join(dir, 'src', file), text)
 }
 
-/** npm install with the registry only and the shared cache, quietly. */
+/**
+ * The environment for npm in a consumer project. Under `npm test` the parent
+ * npm exported its own project (npm_config_local_prefix, npm_package_*, the
+ * lifecycle event); the consumer's npm must see only the user's settings.
+ */
+function consumerEnv (): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env)
+    .filter(([key]) => !/^npm_(package_|lifecycle_|command$|config_(local_prefix|call)$)/i.test(key)))
+}
+
+/** npm install from the registry with the user's (shared) npm cache, quietly. */
 export function npmInstall (dir: string, specs: string[]): Promise<string> {
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-  return run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error', ...specs], dir)
+  return run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error', ...specs], dir, consumerEnv())
 }
 
 /** Every installed copy of a package under dir/node_modules (nested ones included), as `path@version`. */
