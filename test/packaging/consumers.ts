@@ -1,9 +1,6 @@
 import { execFile } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { createRequire } from 'node:module'
-
-const require = createRequire(import.meta.url)
 
 /** Runs a command; rejects with its output when it exits non-zero, so the failure says why. */
 export function run (file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
@@ -52,8 +49,8 @@ export function lowestMinor (range: string): string {
 }
 
 /** The version of a package installed in our own node_modules, so consumer installs hit the npm cache. */
-export function ourVersion (name: string): string {
-  return (require(`${name}/package.json`) as { version: string }).version
+export function ourVersion (root: string, name: string): string {
+  return (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
 }
 
 /** Writes a fresh project: package.json, tsconfig.json and the given source files under src/. */
