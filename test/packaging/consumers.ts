@@ -1,9 +1,6 @@
 import { execFile } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { createRequire } from 'node:module'
-
-const require = createRequire(import.meta.url)
 
 /** Runs a command; rejects with its output when it exits non-zero, so the failure says why. */
 export function run (file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
@@ -52,8 +49,8 @@ export function lowestMinor (range: string): string {
 }
 
 /** The version of a package installed in our own node_modules, so consumer installs hit the npm cache. */
-export function ourVersion (name: string): string {
-  return (require(`${name}/package.json`) as { version: string }).version
+export function ourVersion (root: string, name: string): string {
+  return (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
 }
 
 /** Writes a fresh project: package.json, tsconfig.json and the given source files under src/. */
@@ -64,10 +61,20 @@ export function writeConsumer (dir: string, kind: ConsumerKind, sources: Record<
   for (const [file, text] of Object.entries(sources)) writeFileSync(join(dir, 'src', file), text)
 }
 
-/** npm install with the registry only and the shared cache, quietly. */
+/**
+ * The environment for npm in a consumer project. Under `npm test` the parent
+ * npm exported its own project (npm_config_local_prefix, npm_package_*, the
+ * lifecycle event); the consumer's npm must see only the user's settings.
+ */
+function consumerEnv (): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env)
+    .filter(([key]) => !/^npm_(package_|lifecycle_|command$|config_(local_prefix|call)$)/i.test(key)))
+}
+
+/** npm install from the registry with the user's (shared) npm cache, quietly. */
 export function npmInstall (dir: string, specs: string[]): Promise<string> {
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-  return run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error', ...specs], dir)
+  return run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error', ...specs], dir, consumerEnv())
 }
 
 /** Every installed copy of a package under dir/node_modules (nested ones included), as `path@version`. */

@@ -65,13 +65,12 @@ const peers = {
   fastify: lowestMinor(manifest.peerDependencies.fastify!),
   zod: lowestMinor(manifest.peerDependencies.zod!)
 }
+// Every peer, optional ones too, so that every entry point can load: fastify
+// and zod at their oldest minors, the others at the versions we test with.
 const installSpecs = [
   tarball,
-  `fastify@${peers.fastify}`,
-  `zod@${peers.zod}`,
-  `@microsoft/signalr@${ourVersion('@microsoft/signalr')}`,
-  `ioredis@${ourVersion('ioredis')}`,
-  `@types/node@${ourVersion('@types/node')}`
+  ...Object.keys(manifest.peerDependencies).map((name) => `${name}@${name in peers ? peers[name as keyof typeof peers] : ourVersion(ROOT, name)}`),
+  `@types/node@${ourVersion(ROOT, '@types/node')}`
 ]
 
 const snippets = readmeSnippets(join(ROOT, 'README.md'))
