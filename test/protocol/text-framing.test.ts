@@ -186,3 +186,9 @@ t.test('a record that is not UTF-8 is a ProtocolError; the records before it wer
   t.throws(() => split(joined, Buffer.from([0x28, RECORD_SEPARATOR])), { constructor: ProtocolError, message: 'The record is not valid UTF-8.' }, 'but it must be completed by the record\'s next bytes')
   t.equal(joined.hasPartialRecord, false)
 })
+
+t.test('a real U+FFFD in a record is valid UTF-8', async (t) => {
+  t.same(split(new TextRecordSplitter(null), `["\uFFFD"]${RS}`), ['["\uFFFD"]'])
+  t.throws(() => split(new TextRecordSplitter(null), Buffer.concat([Buffer.from('["\uFFFD'), Buffer.from([0xc0, 0x22, 0x5d, RECORD_SEPARATOR])])),
+    { constructor: ProtocolError, message: 'The record is not valid UTF-8.' }, 'beside a bad byte it is still caught')
+})
