@@ -1,14 +1,28 @@
 import type { TransportOwner } from './transport.js'
 
 /**
+ * POSTs of one connection that may wait for their turn (bodies unread) behind
+ * the one being taken. The official clients never send two at once; more than
+ * this many waiting is a client that ignores backpressure, and is refused.
+ */
+export const MAX_WAITING_SENDS = 16
+
+/**
  * Client-to-server data of the HTTP transports (SSE and long polling), which
- * arrives as POST bodies. While the connection has paused reading, the POST
- * is answered only once it resumes: the official client sends one POST at a
- * time, so this is its backpressure, like a paused WebSocket.
+ * arrives as POST bodies. One POST at a time has the turn: its body is read
+ * and handed to the connection, and while the connection has paused reading
+ * it is answered only once it resumes. Later POSTs wait for the turn before
+ * their bodies are read, so a paused connection holds at most one body (the
+ * official client sends one POST at a time anyway: this is its backpressure,
+ * like a paused WebSocket).
  */
 export class HttpInbound {
   private paused = false
+  private closed = false
   private waiters: Array<() => void> = []
+  /** The POST that has the turn, by the callback that granted it. */
+  private holder: (() => void) | null = null
+  private queue: Array<() => void> = []
 
   pause (): void {
     this.paused = true
@@ -19,19 +33,65 @@ export class HttpInbound {
     this.release()
   }
 
+  /**
+   * A POST arrived: `grant` is called when its body may be read (at once when
+   * no other POST has the turn). False when too many already wait: refuse it.
+   */
+  enqueue (grant: () => void): boolean {
+    if (this.closed) {
+      grant()
+      return true
+    }
+    if (this.holder === null) {
+      this.holder = grant
+      grant()
+      return true
+    }
+    if (this.queue.length >= MAX_WAITING_SENDS) return false
+    this.queue.push(grant)
+    return true
+  }
+
+  /** The POST `grant` was queued for is answered or gone: pass the turn on (or drop it from the queue). */
+  leave (grant: () => void): void {
+    if (this.holder === grant) {
+      const next = this.queue.shift() ?? null
+      this.holder = next
+      next?.()
+      return
+    }
+    const index = this.queue.indexOf(grant)
+    if (index !== -1) this.queue.splice(index, 1)
+  }
+
+  /** POSTs waiting for their turn (bodies unread). */
+  get waiting (): number {
+    return this.queue.length
+  }
+
   /** Hands `body` to the connection; resolves when the POST may be answered. */
   deliver (owner: TransportOwner | null, body: Buffer): Promise<void> | undefined {
     owner?.onTransportData(body)
-    if (!this.paused) return undefined
+    if (!this.paused || this.closed) return undefined
     return new Promise((resolve) => { this.waiters.push(resolve) })
   }
 
-  /** Lets every waiting POST finish (on resume, or when the transport closes). */
+  /** Lets every waiting POST finish (on resume). */
   release (): void {
     const waiters = this.waiters
     if (waiters.length === 0) return
     this.waiters = []
     for (const resolve of waiters) resolve()
+  }
+
+  /** The transport closed: nothing waits any more (the POSTs are answered as for a closed connection). */
+  close (): void {
+    this.closed = true
+    this.release()
+    const queued = this.queue
+    this.queue = []
+    this.holder = null
+    for (const grant of queued) grant()
   }
 }
 

@@ -1,0 +1,91 @@
+import { request } from 'node:http'
+import t from 'tap'
+import { z } from 'zod'
+import type { HubConnection } from '../../lib/connection/connection.js'
+import { defineHub, type Hub } from '../../lib/index.js'
+import type { HttpTransportBase } from '../../lib/transports/http-inbound.js'
+import { MAX_WAITING_SENDS } from '../../lib/transports/http-inbound.js'
+import { startApp } from '../helpers/app.js'
+import { deferred } from '../helpers/deferred.js'
+import { handshakeRequest, invocation, negotiateRaw, record } from '../helpers/raw.js'
+
+/**
+ * A client that ignores backpressure on long polling: while its connection
+ * cannot take messages (the only invocation slot is busy), it fires many
+ * large POSTs at once. The server must not read and parse them all.
+ */
+const FLOOD = 24
+/** Records per POST and their size: a body just under the 1 MB POST limit, each record under 32 KB. */
+const RECORDS = 30
+const PADDING = 'x'.repeat(30_000)
+
+/** The server's side of a hub invocation (white-box: the connection behind `hub`). */
+function connectionOf (hub: Hub): HubConnection {
+  return (hub as unknown as { connection: HubConnection }).connection
+}
+
+function post (url: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    // One socket per POST, as independent clients (or a browser's several connections) would have.
+    const req = request(url, { method: 'POST', agent: false, headers: { 'content-type': 'text/plain' } }, (res) => {
+      res.resume()
+      res.on('end', () => { resolve(res.statusCode ?? 0) })
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+t.test('many large concurrent POSTs at a paused long-polling connection: one body at a time, the rest wait unread or are refused', async (t) => {
+  const hold = deferred()
+  const held = deferred<HubConnection>()
+  let echoes = 0
+  let peakBuffered = 0
+  let peakWaiting = 0
+  const hub = defineHub({
+    methods: {
+      Hold: { args: [], async handler (hub) { held.resolve(connectionOf(hub)); await hold.promise } },
+      Echo: {
+        args: [z.string()],
+        handler (hub) {
+          const connection = connectionOf(hub)
+          echoes++
+          peakBuffered = Math.max(peakBuffered, connection.bufferedInboundBytes)
+          peakWaiting = Math.max(peakWaiting, (connection.transport as unknown as HttpTransportBase).inbound.waiting)
+        }
+      }
+    }
+  })
+  const { baseUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub) })
+  const { body: negotiated } = await negotiateRaw(`${baseUrl}/hub`)
+  const url = `${baseUrl}/hub?id=${String(negotiated.connectionToken)}`
+  t.equal((await fetch(url)).status, 200, 'first poll')
+  t.equal(await post(url, handshakeRequest()), 200, 'handshake')
+  t.equal(await (await fetch(url)).text(), '{}\u001e', 'handshake answer')
+  t.equal(await post(url, record(invocation('Hold', [], '1'))), 200, 'Hold takes the only invocation slot')
+  const connection = await held.promise
+
+  const body = Array.from({ length: RECORDS }, () => record(invocation('Echo', [PADDING]))).join('')
+  const statuses = Array.from({ length: FLOOD }, () => post(url, body))
+  // The first POST read blocks the connection; MAX_WAITING_SENDS wait behind it unread; the rest are refused.
+  const refusedCount = FLOOD - 1 - MAX_WAITING_SENDS
+  const refusals = deferred()
+  let refused = 0
+  for (const status of statuses) void status.then((code) => { if (code === 429 && ++refused === refusedCount) refusals.resolve() })
+  await refusals.promise
+
+  // Every POST has now reached the server: refused, waiting or the one being taken.
+  const inbound = (connection.transport as unknown as HttpTransportBase).inbound
+  t.equal(inbound.waiting, MAX_WAITING_SENDS, 'the others wait for their turn with their bodies unread')
+  t.ok(connection.isBlocked, 'the connection is paused')
+  t.ok(connection.bufferedInboundBytes <= body.length,
+    `at most one body in the inbox (${connection.bufferedInboundBytes} bytes of ${FLOOD * body.length} sent)`)
+
+  hold.resolve()
+  const answered = await Promise.all(statuses)
+  t.equal(answered.filter((s) => s === 200).length, FLOOD - refusedCount, 'every POST that waited is taken in turn')
+  t.equal(answered.filter((s) => s === 429).length, refusedCount)
+  t.equal(echoes, (FLOOD - refusedCount) * RECORDS, 'every message of the accepted POSTs ran')
+  t.ok(peakBuffered <= body.length, `the inbox never held more than one body (peak ${peakBuffered} bytes)`)
+  t.ok(peakWaiting <= MAX_WAITING_SENDS)
+})
