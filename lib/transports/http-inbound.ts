@@ -31,37 +31,47 @@ export class HttpInbound {
   resume (): void {
     this.paused = false
     this.release()
+    this.passTurn()
   }
 
   /**
    * A POST arrived: `grant` is called when its body may be read (at once when
-   * no other POST has the turn). False when too many already wait: refuse it.
+   * no other POST has the turn and reading is not paused). False when too
+   * many already wait: refuse it.
    */
   enqueue (grant: () => void): boolean {
     if (this.closed) {
       grant()
       return true
     }
-    if (this.holder === null) {
-      this.holder = grant
-      grant()
-      return true
-    }
     if (this.queue.length >= MAX_WAITING_SENDS) return false
     this.queue.push(grant)
+    this.passTurn()
     return true
   }
 
   /** The POST `grant` was queued for is answered or gone: pass the turn on (or drop it from the queue). */
   leave (grant: () => void): void {
     if (this.holder === grant) {
-      const next = this.queue.shift() ?? null
-      this.holder = next
-      next?.()
+      this.holder = null
+      this.passTurn()
       return
     }
     const index = this.queue.indexOf(grant)
     if (index !== -1) this.queue.splice(index, 1)
+  }
+
+  /**
+   * The next POST may read its body once the last one is done and reading is
+   * not paused: a POST that gave up (aborted) while its messages still wait
+   * in the inbox does not let another body in.
+   */
+  private passTurn (): void {
+    if (this.holder !== null || this.paused) return
+    const next = this.queue.shift()
+    if (next === undefined) return
+    this.holder = next
+    next()
   }
 
   /** POSTs waiting for their turn (bodies unread). */

@@ -64,7 +64,8 @@ for (const cell of cells) {
     for (let i = 0; i < COUNT; i++) sends.push(c.send('Slow', i, PAYLOAD))
     await Promise.all(sends)
     t.same(await c.invoke('Received'), Array.from({ length: COUNT }, (_, i) => i), 'every message once, in order')
-    t.equal(peakWaiting, 0, 'the official client never had a second POST waiting')
+    // Its one POST may wait, unread, for a paused connection to resume; never a second one.
+    t.ok(peakWaiting <= 1, `the official client never had two POSTs waiting (peak ${peakWaiting})`)
     t.equal(c.state, 'Connected')
   })
 }
