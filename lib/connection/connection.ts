@@ -433,6 +433,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
       // What we wrote to it and the client missed is unacknowledged: replayed below.
       const previous = this.transport
       previous.attach(ORPHANED)
+      // Paused, it could not read the client's answer to the close frame.
+      previous.resume()
       previous.close()
       this.log.debug('stateful reconnect replaces a WebSocket that is still open')
     }
