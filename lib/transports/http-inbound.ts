@@ -8,17 +8,28 @@ import type { TransportOwner } from './transport.js'
 export const MAX_WAITING_SENDS = 16
 
 /**
+ * Bytes a paused connection still takes from POSTs before it makes them wait,
+ * as ASP.NET's transport pipe does (TransportMaxBufferSize, 64 KiB): a small
+ * message sent while a long invocation runs is answered at once instead of
+ * holding its POST (the official client gives up on a POST after 100 s).
+ */
+export const PAUSED_ALLOWANCE = 64 * 1024
+
+/**
  * Client-to-server data of the HTTP transports (SSE and long polling), which
  * arrives as POST bodies. One POST at a time has the turn: its body is read
- * and handed to the connection, and while the connection has paused reading
- * it is answered only once it resumes. Later POSTs wait for the turn before
- * their bodies are read, so a paused connection holds at most one body (the
- * official client sends one POST at a time anyway: this is its backpressure,
- * like a paused WebSocket).
+ * and handed to the connection. Once a paused connection holds
+ * `PAUSED_ALLOWANCE` bytes, the POST is answered only when it resumes, and
+ * later POSTs wait for the turn with their bodies unread; so a paused
+ * connection holds at most the allowance plus one body (the official client
+ * sends one POST at a time anyway: this is its backpressure, like a paused
+ * WebSocket).
  */
 export class HttpInbound {
   private paused = false
   private closed = false
+  /** Bytes delivered since the connection paused. */
+  private heldBytes = 0
   private waiters: Array<() => void> = []
   /** The POST that has the turn, by the callback that granted it. */
   private holder: (() => void) | null = null
@@ -30,14 +41,15 @@ export class HttpInbound {
 
   resume (): void {
     this.paused = false
+    this.heldBytes = 0
     this.release()
     this.passTurn()
   }
 
   /**
    * A POST arrived: `grant` is called when its body may be read (at once when
-   * no other POST has the turn and reading is not paused). False when too
-   * many already wait: refuse it.
+   * no other POST has the turn and the connection takes more). False when
+   * too many already wait: refuse it.
    */
   enqueue (grant: () => void): boolean {
     if (this.closed) {
@@ -61,13 +73,18 @@ export class HttpInbound {
     if (index !== -1) this.queue.splice(index, 1)
   }
 
+  /** A paused connection that has taken its allowance takes nothing more until it resumes. */
+  private get full (): boolean {
+    return this.paused && this.heldBytes >= PAUSED_ALLOWANCE
+  }
+
   /**
-   * The next POST may read its body once the last one is done and reading is
-   * not paused: a POST that gave up (aborted) while its messages still wait
-   * in the inbox does not let another body in.
+   * The next POST may read its body once the last one is done and the
+   * connection takes more: a POST that gave up (aborted) while its messages
+   * still wait in the inbox does not let another body in.
    */
   private passTurn (): void {
-    if (this.holder !== null || this.paused) return
+    if (this.holder !== null || this.full) return
     const next = this.queue.shift()
     if (next === undefined) return
     this.holder = next
@@ -83,6 +100,8 @@ export class HttpInbound {
   deliver (owner: TransportOwner | null, body: Buffer): Promise<void> | undefined {
     owner?.onTransportData(body)
     if (!this.paused || this.closed) return undefined
+    this.heldBytes += body.length
+    if (!this.full) return undefined
     return new Promise((resolve) => { this.waiters.push(resolve) })
   }
 

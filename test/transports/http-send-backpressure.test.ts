@@ -89,3 +89,29 @@ t.test('long polling: reading is paused while onConnected runs; messages sent af
   t.ok(pausedDuringOnConnected, 'the transport was paused when onConnected started')
   t.same(await c.invoke('Received'), Array.from({ length: 50 }, (_, i) => i))
 })
+
+for (const cell of cells.filter((c) => c.protocol === 'json')) {
+  t.test(`${cell.name}: a small message sent while a long invocation holds the slot is answered at once, and runs after it`, async (t) => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => { release = resolve })
+    const order: string[] = []
+    const hub = defineHub({
+      methods: {
+        Long: { args: [], async handler () { await gate; order.push('long') } },
+        Push: { args: [z.number()], handler (_hub, n) { order.push(`push ${n}`) } },
+        Order: { args: [], handler: () => order }
+      }
+    })
+    const { baseUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub) })
+    const c = await connectCell(t, `${baseUrl}/hub`, cell)
+    const long = c.invoke('Long')
+    pauseCount = 0
+    // The connection pauses (no slot for Push) but keeps the small POST within its allowance.
+    await c.send('Push', 1)
+    t.equal(pauseCount, 1, 'the connection paused for it')
+    t.same(order, [], 'the long invocation still runs')
+    release()
+    await long
+    t.same(await c.invoke('Order'), ['long', 'push 1'])
+  })
+}
