@@ -34,7 +34,8 @@ const EMPTY = Buffer.alloc(0)
 const ORPHANED: TransportOwner = Object.freeze({
   onTransportData () {},
   onTransportClose () {},
-  onTransportDrain () {}
+  onTransportDrain () {},
+  bufferedInboundBytes: 0
 })
 /** Both ASP.NET and the client acknowledge at most about once a second. */
 const ACK_INTERVAL = 1000

@@ -28,8 +28,8 @@ export const PAUSED_ALLOWANCE = 64 * 1024
 export class HttpInbound {
   private paused = false
   private closed = false
-  /** Bytes delivered since the connection paused. */
-  private heldBytes = 0
+  /** The connection's bytes received but not yet taken. */
+  private readonly buffered: () => number
   private waiters: Array<() => void> = []
   /** The POST that has the turn, by the callback that granted it. */
   private holder: (() => void) | null = null
@@ -39,11 +39,16 @@ export class HttpInbound {
     this.paused = true
   }
 
+  constructor (buffered: () => number) {
+    this.buffered = buffered
+  }
+
   resume (): void {
     this.paused = false
-    this.heldBytes = 0
     this.release()
-    this.passTurn()
+    // Decided once the connection has drained what it could (it resumes
+    // first, then drains, and may pause again with most of the inbox left).
+    if (this.queue.length > 0) queueMicrotask(() => { this.passTurn() })
   }
 
   /**
@@ -73,9 +78,9 @@ export class HttpInbound {
     if (index !== -1) this.queue.splice(index, 1)
   }
 
-  /** A paused connection that has taken its allowance takes nothing more until it resumes. */
+  /** A paused connection that holds its allowance takes nothing more until it resumes. */
   private get full (): boolean {
-    return this.paused && this.heldBytes >= PAUSED_ALLOWANCE
+    return this.paused && this.buffered() >= PAUSED_ALLOWANCE
   }
 
   /**
@@ -99,9 +104,7 @@ export class HttpInbound {
   /** Hands `body` to the connection; resolves when the POST may be answered. */
   deliver (owner: TransportOwner | null, body: Buffer): Promise<void> | undefined {
     owner?.onTransportData(body)
-    if (!this.paused || this.closed) return undefined
-    this.heldBytes += body.length
-    if (!this.full) return undefined
+    if (this.closed || !this.full) return undefined
     return new Promise((resolve) => { this.waiters.push(resolve) })
   }
 
@@ -127,7 +130,7 @@ export class HttpInbound {
 /** What SSE and long polling share: the owner, and client data arriving as POST bodies. */
 export abstract class HttpTransportBase {
   owner: TransportOwner | null = null
-  readonly inbound = new HttpInbound()
+  readonly inbound = new HttpInbound(() => this.owner?.bufferedInboundBytes ?? 0)
 
   attach (owner: TransportOwner): void {
     this.owner = owner
