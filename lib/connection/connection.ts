@@ -33,7 +33,8 @@ const CLOSE_RECONNECT: CloseMessage = Object.freeze({ type: MessageType.Close, a
 const ORPHANED: TransportOwner = Object.freeze({
   onTransportData () {},
   onTransportClose () {},
-  onTransportDrain () {}
+  onTransportDrain () {},
+  bufferedInboundBytes: 0
 })
 /** Both ASP.NET and the client acknowledge at most about once a second. */
 const ACK_INTERVAL = 1000
@@ -98,6 +99,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   private inboxHead = 0
   private blocked = false
   private draining = false
+  /** See `bufferedInboundBytes`. */
+  private inboxBytes = 0
   private drainWaiters: Array<() => void> | null = null
   private resolveEnded: (() => void) | null = null
   /** The client asked for stateful reconnect in negotiate (it takes effect with handshake version 2). */
@@ -222,6 +225,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     this.lastReceivedAt = this.store.now
     if (this.state === State.Connected) {
       const inbox = this.inbox as HubMessage[]
+      if (this.inboxHead >= inbox.length) this.inboxBytes = 0
       const before = inbox.length
       try {
         this.reader!.read(data, inbox)
@@ -231,6 +235,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
         return
       }
       this.drainInbox()
+      if (this.inboxHead < inbox.length) this.inboxBytes += data.length
     } else if (this.state === State.Handshaking) {
       this.readHandshake(data)
     }
@@ -306,6 +311,15 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     return this.blocked
   }
 
+  /**
+   * Bytes of received data whose messages still wait in the inbox (an upper
+   * bound: a chunk counts whole until the inbox empties). What pausing the
+   * transport keeps bounded while the connection cannot take messages.
+   */
+  get bufferedInboundBytes (): number {
+    return this.inboxHead < this.inbox.length ? this.inboxBytes : 0
+  }
+
   private readHandshake (data: Buffer): void {
     this.handshake ??= new HandshakeReader(this.options.maximumReceiveMessageSize)
     let scan
@@ -333,8 +347,9 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     this.transport.setBinary(protocol.transferFormat === 'Binary')
     this.transport.send(HANDSHAKE_OK)
     this.state = State.Connected
-    // Nothing is dispatched before onConnected has finished.
-    this.blocked = true
+    // Nothing is dispatched before onConnected has finished, and nothing more
+    // is read meanwhile: a slow onConnected must not let the inbox grow.
+    this.block()
     if (scan.rest.length > 0) {
       try {
         this.reader.read(scan.rest, this.inbox as HubMessage[])
@@ -342,6 +357,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
         this.closeWithError(err)
         return
       }
+      this.inboxBytes = scan.rest.length
     }
     if (this.debugEnabled) this.log.debug({ protocol: protocol.name, transport: this.transport.kind }, 'hub connection established')
     void this.startHub()
@@ -379,9 +395,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
       }, false)
       return
     }
-    if (this.state !== State.Connected) return
-    this.blocked = false
-    this.drainInbox()
+    this.unblock()
   }
 
   /** The client sent Close: a clean end unless it carries an error. */
@@ -424,6 +438,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
       // What we wrote to it and the client missed is unacknowledged: replayed below.
       const previous = this.transport
       previous.attach(ORPHANED)
+      // Paused, it could not read the client's answer to the close frame.
+      previous.resume()
       previous.close()
       this.log.debug('stateful reconnect replaces a WebSocket that is still open')
     }
@@ -632,6 +648,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     }
     this.state = State.Closed
     this.closedAt = this.store.now
+    // A paused socket could not read the client's side of the close handshake.
+    if (this.blocked) this.transport.resume()
     this.transport.close()
     if (!this.transport.lingersAfterClose) this.store.remove(this)
     this.inbox.length = 0

@@ -4,6 +4,7 @@ import { HubConnection } from '../connection/connection.js'
 import type { ConnectionSlot, ConnectionStore, PendingConnection } from '../connection/connection-store.js'
 import { randomId } from '../connection/ids.js'
 import type { Transport } from '../transports/transport.js'
+import { HttpTransportBase, type HttpInbound } from '../transports/http-inbound.js'
 import { LongPollingTransport, NO_CACHE } from '../transports/long-polling.js'
 import { ServerSentEventsTransport } from '../transports/server-sent-events.js'
 import { WebSocketTransport } from '../transports/websockets.js'
@@ -189,6 +190,18 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
       url: hubUrl,
       logSerializers,
       bodyLimit,
+      // Runs before the body is read: a POST waits here for its connection's turn.
+      preParsing (request, reply, payload, done) {
+        const inbound = inboundOf(store, route, request)
+        if (inbound === null) {
+          done(null, payload)
+          return
+        }
+        const grant = (): void => { done(null, payload) }
+        // Answered or aborted (even while waiting): the next POST may go.
+        reply.raw.once('close', () => { inbound.leave(grant) })
+        if (!inbound.enqueue(grant)) textReply(reply, 429, 'Too many concurrent sends on this connection')
+      },
       async handler (request, reply) {
         const slot = findSlot(store, route, request, reply)
         if (slot === null) return reply
@@ -218,6 +231,14 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
       }
     })
   })
+}
+
+/** The POST queue of the live SSE or long-polling connection a request names, if any (errors are answered later). */
+function inboundOf (store: ConnectionStore, route: RouteContext, request: FastifyRequest): HttpInbound | null {
+  const token = queryValue(request.query, 'id')
+  const slot = token === undefined ? undefined : store.get(token)
+  if (slot === undefined || slot.route !== route || 'pending' in slot || slot.isClosed) return null
+  return slot.transport instanceof HttpTransportBase ? slot.transport.inbound : null
 }
 
 function rawBody (_request: FastifyRequest, body: Buffer | string, done: (err: Error | null, body?: unknown) => void): void {

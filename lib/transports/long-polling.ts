@@ -97,7 +97,7 @@ export class LongPollingTransport extends HttpTransportBase implements Transport
     }
     if (!this.closed && now - this.idleSince >= disconnectTimeout) {
       this.closed = true
-      this.inbound.release()
+      this.inbound.close()
       this.owner?.onTransportClose(new Error('The long polling client stopped polling.'))
     }
   }
@@ -112,7 +112,7 @@ export class LongPollingTransport extends HttpTransportBase implements Transport
   close (): void {
     if (this.closed) return
     this.closed = true
-    this.inbound.release()
+    this.inbound.close()
     const poll = this.poll
     if (poll !== null) {
       this.poll = null

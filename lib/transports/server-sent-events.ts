@@ -98,7 +98,7 @@ export class ServerSentEventsTransport extends HttpTransportBase implements Tran
   close (): void {
     if (this.closed) return
     this.closed = true
-    this.inbound.release()
+    this.inbound.close()
     this.response.end()
   }
 
@@ -106,7 +106,7 @@ export class ServerSentEventsTransport extends HttpTransportBase implements Tran
   onResponseClose (): void {
     const wasClosed = this.closed
     this.closed = true
-    this.inbound.release()
+    this.inbound.close()
     if (!wasClosed) this.owner?.onTransportClose(undefined)
   }
 }

@@ -10,6 +10,8 @@ export interface TransportOwner {
   onTransportClose (error: Error | undefined): void
   /** The outgoing buffer emptied after `waitForDrain`. */
   onTransportDrain (): void
+  /** Bytes received but not yet taken (paused HTTP transports stop taking POSTs past a limit). */
+  readonly bufferedInboundBytes: number
 }
 
 /**

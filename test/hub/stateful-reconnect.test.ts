@@ -7,6 +7,7 @@ import { startApp } from '../helpers/app.js'
 import { collect } from '../helpers/clients.js'
 import { connectCell } from '../helpers/matrix.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
+import { handshakeRequest, invocation, rawConnect } from '../helpers/raw.js'
 
 const WS_JSON = { transport: 'WebSockets', protocol: 'json', name: 'WebSockets/json' } as const
 const WS_MSGPACK = { transport: 'WebSockets', protocol: 'messagepack', name: 'WebSockets/messagepack' } as const
@@ -165,4 +166,28 @@ t.test('a new WebSocket takes over while the old one still looks open on the ser
   if (old.readyState !== old.CLOSED) await once(old, 'close')
   t.equal(c.state, 'Connected', 'closing the old socket does not touch the connection')
   t.same(await c.invoke('Pushed'), all, 'and it still answers')
+})
+
+t.test('raw: a second WebSocket with the token of an open stateful connection takes over; the first is closed, nothing is lost or repeated', async (t) => {
+  const hub = defineHub({ methods: { Echo: { args: [z.string()], handler: (_hub, text) => text } } })
+  const { baseUrl, wsUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub, { allowStatefulReconnects: true }) })
+  const res = await fetch(`${baseUrl}/hub/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: 'POST' })
+  const { connectionToken } = await res.json() as { connectionToken: string }
+  const url = `${wsUrl}/hub?id=${connectionToken}`
+  const first = await rawConnect(t, url, { ignorePings: true })
+  first.sendText(handshakeRequest('json', 2))
+  t.equal(await first.nextText(), '{}')
+  first.send(invocation('Echo', ['one'], '1'))
+  t.same(await first.next(), { type: 3, invocationId: '1', result: 'one' })
+
+  // The first socket is still open: the token's owner comes back on a second one anyway.
+  const second = await rawConnect(t, url, { ignorePings: true })
+  t.same(await second.next(), { type: 9, sequenceId: 1 }, 'accepted: the server says where its replay starts')
+  t.same(await second.next(), { type: 3, invocationId: '1', result: 'one' }, 'and replays what was not acknowledged')
+  t.equal((await first.closed).code, 1000, 'the first socket is closed by the server')
+
+  // The client replays from its first message, which the server had already taken: it runs once only.
+  second.send({ type: 9, sequenceId: 1 }, invocation('Echo', ['one'], '1'), invocation('Echo', ['two'], '2'))
+  t.same(await second.next(), { type: 3, invocationId: '2', result: 'two' }, 'the replayed call is not run again')
+  t.notOk(second.isClosed)
 })
