@@ -24,6 +24,7 @@ import { connect, createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { buildServers, serverScript } from './built.js'
 import type { LoadConfig, LoadResult, ScenarioKind } from './load.js'
 import { clockTicks } from './proc.js'
 
@@ -156,8 +157,14 @@ class Proc {
     this.pid = this.child.pid ?? -1
   }
 
-  static node (name: string, script: string, args: string[]): Proc {
-    return new Proc(name, process.execPath, ['--import', 'tsx', join(benchDir, script), ...args])
+  /** The load generator, TypeScript under tsx. */
+  static load (name: string, args: string[]): Proc {
+    return new Proc(name, process.execPath, ['--import', 'tsx', join(benchDir, 'load.ts'), ...args])
+  }
+
+  /** A server, plain node on its compiled JavaScript (bench/built.ts). */
+  static server (name: string, server: string, args: string[]): Proc {
+    return new Proc(name, process.execPath, [serverScript(server), ...args])
   }
 
   get alive (): boolean {
@@ -329,7 +336,7 @@ async function runOne (settings: Settings, redis: RedisServer, scenario: Scenari
   }
   const redisArg = setup === 'local' ? '0' : String(redis.port)
   const servers = (setup === 'redis-2' ? ['A', 'B'] : ['A'])
-    .map((name) => Proc.node(`server ${name} (${setup})`, 'servers/signalr-redis.ts', ['0', redisArg]))
+    .map((name) => Proc.server(`server ${name} (${setup})`, 'signalr-redis', ['0', redisArg]))
   let load: Proc | null = null
   try {
     const anyDied = Promise.race([...servers, redis.proc].map((p) => p.died()))
@@ -357,7 +364,7 @@ async function runOne (settings: Settings, redis: RedisServer, scenario: Scenari
       // The other server first, redis-server last.
       otherPids: [...servers.slice(1).map((s) => s.pid), redis.proc.pid]
     }
-    load = Proc.node(`load (${setup})`, 'load.ts', [JSON.stringify(config)])
+    load = Proc.load(`load (${setup})`, [JSON.stringify(config)])
     const result = await Promise.race([
       load.line((l) => (l.startsWith('RESULT ') ? JSON.parse(l.slice(7)) as LoadResult : undefined),
         settings.warmMs + settings.measureMs + 120_000, 'load result'),
@@ -577,6 +584,7 @@ async function main (): Promise<number> {
   const needed = Math.max(...settings.scenarios.map((s) => s.connections)) + 1024
   if (soft !== 'unlimited' && Number(soft) < needed) throw new Error(`the open-file limit is ${soft}; ${needed} are needed (ulimit -n ${needed})`)
 
+  buildServers()
   const started = Date.now()
   const loadBefore = loadAverage()
   const redis = await startRedis()

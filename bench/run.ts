@@ -22,6 +22,7 @@ import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { LoadConfig, LoadResult, ScenarioKind, ServerName } from './load.js'
+import { buildServers, serverScript } from './built.js'
 import { clockTicks, statusKB } from './proc.js'
 
 const benchDir = dirname(fileURLToPath(import.meta.url))
@@ -183,8 +184,9 @@ class Child {
   private readonly lineListeners = new Set<(line: string) => void>()
   private readonly exitListeners = new Set<() => void>()
 
-  constructor (readonly name: string, script: string, args: string[], nodeFlags: string[] = []) {
-    const argv = [...nodeFlags, '--import', 'tsx', script, ...args]
+  /** `script` is compiled JavaScript (a server) or, with `viaTsx`, TypeScript (the load generator). */
+  constructor (readonly name: string, script: string, args: string[], nodeFlags: string[] = [], viaTsx = false) {
+    const argv = [...nodeFlags, ...(viaTsx ? ['--import', 'tsx'] : []), script, ...args]
     // `exec` keeps the pid, so /proc/<pid> is still the node process.
     this.proc = raiseFilesTo === null
       ? spawn(process.execPath, argv, { cwd: rootDir, stdio: 'pipe' })
@@ -326,11 +328,10 @@ async function runOne (cli: Cli, scenario: Scenario, server: ServerName, rep: nu
   const { settings } = cli
   const nodeFlags = ['--expose-gc']
   if (cli.cpuProf) {
-    // One folder per run: the tsx loader thread writes a profile too, and a fixed
-    // file name would let it overwrite the main thread's.
+    // One folder per run, so that runs never overwrite each other's profiles.
     nodeFlags.push('--cpu-prof', '--cpu-prof-dir', join(benchDir, 'profiles', `${scenario.id}-${server}-rep${rep}`))
   }
-  const srv = new Child(`server ${server}`, join(benchDir, 'servers', `${server}.ts`), ['0'], nodeFlags)
+  const srv = new Child(`server ${server}`, serverScript(server), ['0'], nodeFlags)
   let load: Child | null = null
   try {
     const serverDied = srv.died()
@@ -359,7 +360,7 @@ async function runOne (cli: Cli, scenario: Scenario, server: ServerName, rep: nu
       payloadBytes: PAYLOAD_BYTES,
       hold: storm
     }
-    load = new Child(`load ${server}`, join(benchDir, 'load.ts'), [JSON.stringify(config)])
+    load = new Child(`load ${server}`, join(benchDir, 'load.ts'), [JSON.stringify(config)], [], true)
     const resultTimeout = settings.warmMs + settings.measureMs + 120_000
     const result = await Promise.race([
       load.nextLine((line) => (line.startsWith('RESULT ') ? JSON.parse(line.slice(7)) as LoadResult : undefined),
@@ -591,8 +592,9 @@ How to read it:
   namespace connect); the rate is connections/s. RSS per connection
   is VmRSS after all connected minus before, each after a full GC, divided by
   the count. Peak RSS is VmHWM at the end of each run.
-- Every server runs under \`node --import tsx\` (fastify-signalr is loaded from
-  its TypeScript sources), so the fixed overhead is the same for all four.
+- Every server runs under plain \`node\` on compiled JavaScript, fastify-signalr
+  from its built output (dist/, rebuilt first when older than lib/), as users
+  run it; the load generator runs under tsx in its own process.
 - fastify-signalr JSON and MessagePack serve the same hub (bench/servers/signalr-hub.ts),
   each with its protocol as the only one offered. The MessagePack load client
   decodes every message it receives, deliveries included.
@@ -611,6 +613,7 @@ async function main (): Promise<number> {
   const { settings } = cli
   const maxConnections = Math.max(...settings.scenarios.map((s) => s.connections))
   checkFileLimit(maxConnections + 1024)
+  buildServers()
 
   const started = Date.now()
   const runs: RunRecord[] = []

@@ -32,6 +32,7 @@ import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import * as signalR from '@microsoft/signalr'
+import { buildServers, serverScript } from './built.js'
 import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack'
 
 const benchDir = dirname(fileURLToPath(import.meta.url))
@@ -129,7 +130,8 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sign
 
 async function startServer (): Promise<Server> {
   // stdin stays open as a lifeline: the server exits when it ends (bench/servers/common.ts).
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', join(benchDir, 'servers/soak-server.ts'), '0'], {
+  buildServers()
+  const child = spawn(process.execPath, ['--expose-gc', serverScript('soak-server'), '0'], {
     cwd: rootDir, stdio: ['pipe', 'pipe', 'pipe']
   })
   serverChild = child
