@@ -18,11 +18,13 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { LoadConfig, LoadResult, ScenarioKind, ServerName } from './load.js'
 import { buildServers, serverScript } from './built.js'
+import { chartSubtitle, writeChart } from './chart.js'
 import { clockTicks, statusKB } from './proc.js'
 
 const benchDir = dirname(fileURLToPath(import.meta.url))
@@ -116,6 +118,8 @@ interface Cli {
   cpuProf: boolean
   /** Only a full, unnarrowed run may rewrite RESULTS.md. */
   canonical: boolean
+  /** Every scenario and server of a full or quick run: redraws bench/cpu-per-message.svg. */
+  charted: boolean
 }
 
 function parseCli (argv: string[]): Cli {
@@ -145,7 +149,8 @@ function parseCli (argv: string[]): Cli {
     settings: { ...base, reps: reps ?? base.reps, scenarios },
     servers,
     cpuProf,
-    canonical: mode === 'full' && only === null && reps === null && servers === SERVERS
+    canonical: mode === 'full' && only === null && reps === null && servers === SERVERS,
+    charted: mode !== 'smoke' && only === null && servers === SERVERS
   }
 }
 
@@ -516,7 +521,11 @@ interface Machine {
   cpu: string
   node: string
   versions: Record<string, string>
+  /** 1-minute load average when the run started and when it ended: anything far above ~2-3 means other work shared the machine. */
+  load: { before: number, after: number }
 }
+
+const loadBefore = loadavg()[0]!
 
 function machine (): Machine {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
@@ -533,7 +542,8 @@ function machine (): Machine {
     nproc: Number(execFileSync('nproc', { encoding: 'utf8' }).trim()),
     cpu: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown',
     node: process.version,
-    versions
+    versions,
+    load: { before: loadBefore, after: loadavg()[0]! }
   }
 }
 
@@ -567,11 +577,14 @@ section is kept across runs). Raw figures of every run: \`bench/results/*.json\`
 - CPU: ${m.cpu}, \`nproc\` = ${m.nproc}
 - Node ${m.node}; ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}
 - Loopback (127.0.0.1); servers and load generator share the machine
+- Load average (1 min) ${fmt(m.load.before, 2)} before the run, ${fmt(m.load.after, 2)} after it
 - ${s.reps} repetitions, ${s.warmMs / 1000} s warm-up, ${s.measureMs / 1000} s measured per run; whole run ${fmt(minutes, 1)} min
 
 ## Results
 
 ${table(summary)}
+
+![Server CPU per operation, every scenario and server](cpu-per-message.svg)
 
 How to read it:
 
@@ -642,6 +655,10 @@ async function main (): Promise<number> {
   const file = join(resultsDir, `${m.date.replace(/[:.]/g, '-')}-${cli.mode}.json`)
   writeFileSync(file, JSON.stringify({ mode: cli.mode, machine: m, settings, servers: cli.servers, minutes, summary, runs }, null, 2) + '\n')
   process.stderr.write(`wrote ${file} (${fmt(minutes, 1)} min)\n`)
+  if (cli.charted) {
+    writeChart(summary, chartSubtitle(cli.mode, m.date, m.node, m.nproc))
+    process.stderr.write('wrote bench/cpu-per-message.svg\n')
+  }
   if (cli.canonical) {
     writeFileSync(join(benchDir, 'RESULTS.md'), resultsMarkdown(cli, m, summary, minutes))
     process.stderr.write('wrote bench/RESULTS.md\n')
