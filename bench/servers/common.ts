@@ -31,6 +31,15 @@ export function driverControls (): void {
     }
     process.stdout.write('GC\n')
   })
+  // A `minor-gc` line on stdin runs a scavenge only (bench/instructions.ts: an
+  // empty young generation before each counted phase, and no old-space sweeping
+  // left running into it).
+  process.stdin.setEncoding('utf8').on('data', (chunk: string) => {
+    if (!chunk.split('\n').includes('minor-gc')) return
+    const gc = (globalThis as { gc?: (options?: { type: 'minor' }) => void }).gc
+    if (gc !== undefined) gc({ type: 'minor' })
+    process.stdout.write('GC\n')
+  })
   process.on('SIGTERM', () => process.exit(0))
   process.stdin.on('end', () => process.exit(0))
   process.stdin.on('error', () => process.exit(0))

@@ -1,0 +1,362 @@
+/**
+ * Instructions per operation of the fastify-signalr server, counted by
+ * valgrind's callgrind: a figure that a busy or noisy machine does not move,
+ * so that CI can catch a hot path growing.
+ *
+ *   npm run bench:instructions                 table; exit 1 if one grew > 10 % over the baseline
+ *   npm run bench:instructions -- --update     measure and rewrite bench/instructions-baseline.json
+ *   --reps=N (default 5), --baseline=FILE (another baseline file)
+ *
+ * The server (bench/servers/signalr-json.ts, compiled, on dist/) runs under
+ * `valgrind --tool=callgrind` with instrumentation off, so start-up and the
+ * warm-up run at valgrind's plain speed. Then instrumentation goes on, and each
+ * measured phase is framed by `callgrind_control -z` (zero the counters) and
+ * `-d` (dump them): its total is the server's instructions, all threads, for
+ * exactly that phase's operations. Before each phase the server idles for
+ * SETTLE_MS, so that background work (sweeping) ends outside it. The driver (this
+ * process) speaks SignalR JSON over raw `ws` sockets, one operation at a time.
+ * Each figure is the median over the repetitions (default 5, --reps=N).
+ *
+ * Operations: an echo invocation and its completion (Echo, zod included); a
+ * broadcast delivery (Broadcast to BROADCAST_CONNS connections, counted per
+ * message delivered, the sender's invocation included); a connection setup
+ * (negotiate, WebSocket upgrade, handshake; closing is not counted).
+ */
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
+import WebSocket from 'ws'
+import { buildServers, serverScript } from './built.js'
+
+const run = promisify(execFile)
+const benchDir = dirname(fileURLToPath(import.meta.url))
+let baselinePath = join(benchDir, 'instructions-baseline.json')
+
+const RS = '\u001e'
+const ECHO_PAYLOAD = 'the quick brown fox jumps over the lazy dog'
+const BROADCAST_CONNS = 50
+/** Allowed growth over the baseline before the check fails. */
+const TOLERANCE = 0.10
+
+type Op = 'echo' | 'broadcast' | 'connect'
+const OPS: Op[] = ['echo', 'broadcast', 'connect']
+const LABEL: Record<Op, string> = {
+  echo: 'echo invocation (round trip)',
+  broadcast: `broadcast delivery (${BROADCAST_CONNS} conns)`,
+  connect: 'connection setup (negotiate + ws + handshake)'
+}
+/** Operations per measured phase, and per warm-up (uncounted). */
+const MEASURE: Record<Op, number> = { echo: 300, broadcast: 20, connect: 30 }
+const WARM: Record<Op, number> = { echo: 2000, broadcast: 100, connect: 100 }
+/** Idle time before each phase, for V8's background work (compiling, sweeping) to finish outside it. */
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 1500)
+
+interface Baseline {
+  node: string
+  recorded: string
+  instructionsPerOp: Record<Op, number>
+}
+
+/**
+ * The server's node flags (BENCH_NODE_FLAGS, space-separated, replaces them).
+ * --jitless: with the optimizing compilers, when V8 compiles and what it
+ * inlines moved the counts by 10-40 % between identical phases; the
+ * interpreter's counts repeat within about 2 %. They measure how much
+ * JavaScript work an operation does, not the quality of optimized code.
+ * With a fixed 64 MB young generation emptied (a scavenge) before each phase,
+ * no GC at all runs inside one: the counts leave garbage collection out.
+ */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--jitless --min-semi-space-size=64 --max-semi-space-size=64').split(' ').filter(Boolean)
+
+/** The valgrind process, killed however the driver ends. */
+let live: ReturnType<typeof execFile> | null = null
+process.on('exit', () => { live?.kill('SIGKILL') })
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => process.exit(130))
+
+function fail (err: Error): never {
+  process.stderr.write(`bench:instructions: ${err.message}\n`)
+  process.exit(1)
+}
+
+// ---------------------------------------------------------------- the client side
+
+/** One SignalR JSON connection; records arrive on `onRecord`. */
+class Conn {
+  private closing = false
+
+  private constructor (readonly ws: WebSocket, public onRecord: (record: string) => void) {
+    // A connection the server drops would leave a phase waiting for ever.
+    ws.on('close', () => { if (!this.closing) fail(new Error('the server closed a connection')) })
+  }
+
+  static async open (port: number): Promise<Conn> {
+    const res = await fetch(`http://127.0.0.1:${port}/hub/negotiate?negotiateVersion=1`, { method: 'POST' })
+    if (res.status !== 200) throw new Error(`negotiate: HTTP ${res.status}`)
+    const { connectionToken } = await res.json() as { connectionToken: string }
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/hub?id=${encodeURIComponent(connectionToken)}`, { perMessageDeflate: false })
+    const conn = new Conn(ws, () => {})
+    ws.on('message', (data) => {
+      for (const record of data.toString().split(RS)) if (record !== '') conn.onRecord(record)
+    })
+    await new Promise<void>((resolve, reject) => {
+      ws.once('error', reject)
+      ws.once('open', () => ws.send(`{"protocol":"json","version":1}${RS}`))
+      conn.onRecord = (record) => (record === '{}' ? resolve() : reject(new Error(`handshake refused: ${record}`)))
+    })
+    return conn
+  }
+
+  /** Resolves when `count` records have arrived. */
+  expect (count: number): Promise<void> {
+    return new Promise((resolve) => {
+      let seen = 0
+      this.onRecord = (record) => {
+        if (record === '{"type":6}') return
+        if (++seen === count) resolve()
+      }
+    })
+  }
+
+  /** Keeps the server's client timeout (30 s of silence) away; sent outside the measured phases. */
+  ping (): void {
+    this.ws.send(`{"type":6}${RS}`)
+  }
+
+  async close (): Promise<void> {
+    this.closing = true
+    await new Promise<void>((resolve) => {
+      this.ws.once('close', () => resolve())
+      this.ws.close()
+    })
+  }
+}
+
+async function echoes (conn: Conn, n: number): Promise<void> {
+  for (let i = 1; i <= n; i++) {
+    const done = conn.expect(1)
+    conn.ws.send(`{"type":1,"invocationId":"${i}","target":"Echo","arguments":[${JSON.stringify(ECHO_PAYLOAD)}]}${RS}`)
+    await done
+  }
+}
+
+/** `n` broadcasts from conns[0], each awaited until every connection has it; returns the deliveries. */
+async function broadcasts (conns: Conn[], n: number): Promise<number> {
+  for (let i = 0; i < n; i++) {
+    const all = Promise.all(conns.map((c) => c.expect(1)))
+    conns[0]!.ws.send(`{"type":1,"target":"Broadcast","arguments":[${JSON.stringify(ECHO_PAYLOAD)}]}${RS}`)
+    await all
+  }
+  return n * conns.length
+}
+
+async function connects (port: number, n: number): Promise<Conn[]> {
+  const conns: Conn[] = []
+  for (let i = 0; i < n; i++) conns.push(await Conn.open(port))
+  return conns
+}
+
+// ---------------------------------------------------------------- the server under callgrind
+
+class Server {
+  private readonly lines = new Set<(line: string) => void>()
+  private stderr = ''
+
+  private constructor (readonly child: ReturnType<typeof execFile>, readonly outDir: string) {
+    createInterface({ input: child.stdout! }).on('line', (line) => { for (const l of this.lines) l(line) })
+    child.stderr!.on('data', (chunk: Buffer) => { this.stderr = (this.stderr + chunk.toString()).slice(-3000) })
+  }
+
+  static start (): Server {
+    const outDir = mkdtempSync(join(tmpdir(), 'fsr-callgrind-'))
+    const child = execFile('valgrind', [
+      '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(outDir, 'cg.out')}`,
+      process.execPath, ...NODE_FLAGS, '--expose-gc', serverScript('signalr-json'), '0'
+    ], { maxBuffer: 64 * 1024 * 1024 })
+    child.on('error', () => {})
+    live = child
+    return new Server(child, outDir)
+  }
+
+  get pid (): number {
+    return this.child.pid!
+  }
+
+  line (match: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${match} from the server within ${timeoutMs} ms: ${this.stderr}`)), timeoutMs)
+      const onLine = (line: string): void => {
+        const m = match.exec(line)
+        if (m === null) return
+        clearTimeout(timer)
+        this.lines.delete(onLine)
+        resolve(m)
+      }
+      this.lines.add(onLine)
+    })
+  }
+
+  async control (...args: string[]): Promise<void> {
+    await run('callgrind_control', [...args, String(this.pid)])
+  }
+
+  /**
+   * A scavenge, then the counters zeroed once the server has been idle for
+   * SETTLE_MS. Not a full GC: its sweeping and code flushing would land in the phase.
+   */
+  async startPhase (): Promise<void> {
+    const done = this.line(/^GC$/, 60_000)
+    this.child.stdin!.write('minor-gc\n')
+    await done
+    await sleep(SETTLE_MS)
+    await this.control('-z')
+  }
+
+  /** Dumps the counters and answers the instructions since startPhase(). */
+  async endPhase (): Promise<number> {
+    const before = new Set(readdirSync(this.outDir))
+    await this.control('-d')
+    const fresh = readdirSync(this.outDir).filter((f) => !before.has(f))
+    if (fresh.length !== 1) throw new Error(`expected one new callgrind dump, found ${fresh.length}`)
+    const text = readFileSync(join(this.outDir, fresh[0]!), 'utf8')
+    const total = /^(?:totals|summary): (\d+)/m.exec(text)
+    if (total === null) throw new Error(`no totals line in ${fresh[0]}`)
+    return Number(total[1])
+  }
+
+  async stop (): Promise<void> {
+    const exited = new Promise((resolve) => this.child.once('exit', resolve))
+    this.child.stdin!.end()
+    this.child.kill('SIGTERM')
+    await exited
+    // BENCH_KEEP_DUMPS=1 keeps the dumps, for callgrind_annotate.
+    if (process.env.BENCH_KEEP_DUMPS === undefined) rmSync(this.outDir, { recursive: true, force: true })
+    else process.stderr.write(`callgrind dumps kept in ${this.outDir}\n`)
+  }
+}
+
+// ---------------------------------------------------------------- the run
+
+/** Instructions per operation, one figure per repetition of each phase. */
+async function measure (reps: number): Promise<Record<Op, number[]>> {
+  const server = Server.start()
+  try {
+    const port = Number((await server.line(/^READY (\d+)$/, 300_000))[1])
+    const conns = await connects(port, BROADCAST_CONNS)
+    // Warm-up, uninstrumented: V8 tiers the hot paths up before anything is counted.
+    await echoes(conns[0]!, WARM.echo)
+    for (const c of conns) c.ping()
+    await broadcasts(conns, WARM.broadcast)
+    for (const c of conns) c.ping()
+    for (const c of await connects(port, WARM.connect)) await c.close()
+    for (const c of conns) c.ping()
+    await server.control('-i', 'on')
+
+    const perOp: Record<Op, number[]> = { echo: [], broadcast: [], connect: [] }
+    for (let rep = 0; rep < reps; rep++) {
+      for (const c of conns) c.ping()
+      await server.startPhase()
+      await echoes(conns[0]!, MEASURE.echo)
+      perOp.echo.push(await server.endPhase() / MEASURE.echo)
+
+      for (const c of conns) c.ping()
+      await server.startPhase()
+      const deliveries = await broadcasts(conns, MEASURE.broadcast)
+      perOp.broadcast.push(await server.endPhase() / deliveries)
+
+      for (const c of conns) c.ping()
+      await server.startPhase()
+      const fresh = await connects(port, MEASURE.connect)
+      perOp.connect.push(await server.endPhase() / MEASURE.connect)
+      for (const c of fresh) await c.close()
+    }
+    for (const c of conns) await c.close()
+    return perOp
+  } finally {
+    await server.stop()
+  }
+}
+
+function median (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US')
+const pct = (n: number): string => `${n >= 0 ? '+' : ''}${(n * 100).toFixed(1)} %`
+
+function readBaseline (): Baseline | null {
+  try {
+    return JSON.parse(readFileSync(baselinePath, 'utf8')) as Baseline
+  } catch {
+    return null
+  }
+}
+
+async function main (): Promise<number> {
+  const args = process.argv.slice(2)
+  const update = args.includes('--update')
+  const repsArg = args.find((a) => a.startsWith('--reps='))
+  const reps = repsArg === undefined ? 5 : Number(repsArg.slice(7))
+  const baselineArg = args.find((a) => a.startsWith('--baseline='))
+  if (baselineArg !== undefined) baselinePath = baselineArg.slice(11)
+  for (const a of args) {
+    if (a !== '--update' && a !== repsArg && a !== baselineArg) throw new Error(`unknown argument ${a} (known: --update, --reps=N, --baseline=FILE)`)
+  }
+  if (!(Number.isInteger(reps) && reps >= 1 && reps <= 20)) throw new Error('--reps must be 1..20')
+
+  buildServers()
+  const started = Date.now()
+  const perOp = await measure(reps)
+  const seconds = (Date.now() - started) / 1000
+  const now: Record<Op, number> = { echo: median(perOp.echo), broadcast: median(perOp.broadcast), connect: median(perOp.connect) }
+  const baseline = readBaseline()
+  const comparable = baseline !== null && baseline.node === process.version
+
+  const rows = ['| operation | instructions/op (median) | spread over reps | baseline | change |', '| --- | ---: | ---: | ---: | ---: |']
+  let grew = false
+  for (const op of OPS) {
+    const spread = (Math.max(...perOp[op]) - Math.min(...perOp[op])) / now[op]
+    const base = baseline?.instructionsPerOp[op]
+    const change = comparable && base !== undefined ? now[op] / base - 1 : null
+    if (change !== null && change > TOLERANCE) grew = true
+    rows.push(`| ${LABEL[op]} | ${int(now[op])} | ${(spread * 100).toFixed(1)} % | ${base === undefined ? '—' : int(base)} | ` +
+      `${change === null ? '—' : pct(change)}${change !== null && change > TOLERANCE ? ' ✗' : ''} |`)
+  }
+  process.stdout.write(`${rows.join('\n')}\n\n${reps} repetitions, ${seconds.toFixed(0)} s under callgrind; node ${process.version}\n`)
+
+  if (update) {
+    const next: Baseline = { node: process.version, recorded: new Date().toISOString(), instructionsPerOp: { echo: Math.round(now.echo), broadcast: Math.round(now.broadcast), connect: Math.round(now.connect) } }
+    writeFileSync(baselinePath, JSON.stringify(next, null, 2) + '\n')
+    process.stdout.write(`wrote ${baselinePath}\n`)
+    return 0
+  }
+  if (baseline === null) {
+    process.stdout.write('no baseline yet: npm run bench:instructions -- --update\n')
+    return 1
+  }
+  if (!comparable) {
+    // Node versions differ in what V8 runs for the same JavaScript: no verdict.
+    process.stdout.write(`baseline recorded on node ${baseline.node}, this is ${process.version}: not compared\n`)
+    return 0
+  }
+  if (grew) {
+    process.stdout.write(`an operation costs more than ${TOLERANCE * 100} % over the baseline (if on purpose: npm run bench:instructions -- --update)\n`)
+    return 1
+  }
+  process.stdout.write(`every operation within ${TOLERANCE * 100} % of the baseline\n`)
+  return 0
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench:instructions: ${err instanceof Error ? err.message : String(err)}\n`)
+    process.exit(1)
+  }
+)
