@@ -77,6 +77,7 @@ ${parts.join('\n')}
 interface ResultsFile {
   mode: string
   machine: { date: string, nproc: number, node: string, loadAverage?: number[] }
+  settings: { reps: number }
   summary: ChartRow[]
 }
 
@@ -88,9 +89,9 @@ const LABELS: Record<string, string> = {
 }
 
 /** One line under the title: which run the figures come from. */
-export function chartSubtitle (mode: string, date: string, node: string, nproc: number): string {
+export function chartSubtitle (mode: string, date: string, node: string, nproc: number, reps: number): string {
   return `npm run bench${mode === 'full' ? '' : ':' + mode}, ${date.slice(0, 16).replace('T', ' ')} UTC, node ${node}, ${nproc} cores; ` +
-    'each panel scaled to its largest bar; medians over repetitions'
+    `each panel scaled to its largest bar; ${reps === 1 ? 'one repetition' : `medians over ${reps} repetitions`}`
 }
 
 export function writeChart (rows: ChartRow[], subtitle: string): void {
@@ -103,7 +104,7 @@ function main (): void {
   const newest = files.at(-1)
   if (newest === undefined) throw new Error('no full or quick run in bench/results/: npm run bench:quick first')
   const data = JSON.parse(readFileSync(join(dir, newest), 'utf8')) as ResultsFile
-  writeChart(data.summary, chartSubtitle(data.mode, data.machine.date, data.machine.node, data.machine.nproc))
+  writeChart(data.summary, chartSubtitle(data.mode, data.machine.date, data.machine.node, data.machine.nproc, data.settings.reps))
   process.stderr.write(`wrote bench/cpu-per-message.svg from bench/results/${newest}\n`)
 }
 

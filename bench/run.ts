@@ -656,7 +656,7 @@ async function main (): Promise<number> {
   writeFileSync(file, JSON.stringify({ mode: cli.mode, machine: m, settings, servers: cli.servers, minutes, summary, runs }, null, 2) + '\n')
   process.stderr.write(`wrote ${file} (${fmt(minutes, 1)} min)\n`)
   if (cli.charted) {
-    writeChart(summary, chartSubtitle(cli.mode, m.date, m.node, m.nproc))
+    writeChart(summary, chartSubtitle(cli.mode, m.date, m.node, m.nproc, cli.settings.reps))
     process.stderr.write('wrote bench/cpu-per-message.svg\n')
   }
   if (cli.canonical) {
