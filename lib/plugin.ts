@@ -15,6 +15,7 @@ import type { AnyHubDefinition, HubDefinition } from './hub/types.js'
 import type { Backplane } from './backplane/backplane.js'
 import type { HubLifetimeManager } from './lifetime/lifetime-manager.js'
 import { LocalLifetimeManager } from './lifetime/local.js'
+import type { BackplaneRouting } from './lifetime/channels.js'
 import { ScaledLifetimeManager } from './lifetime/scaled.js'
 import {
   resolveHubOptions, resolvePluginOptions, type HubOptions, type ResolvedHubOptions, type TransportName
@@ -131,6 +132,8 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
         ? new LocalLifetimeManager()
         : new ScaledLifetimeManager(backplane, name, {
           prefix: (backplane as { prefix?: string }).prefix ?? '',
+          // A benchmarking switch a backplane factory may carry (`routing: 'hub'`).
+          routing: (backplane as { routing?: BackplaneRouting }).routing,
           timeout: options.clientResultTimeout,
           log: fastify.log
         })

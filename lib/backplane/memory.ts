@@ -1,3 +1,4 @@
+import type { BackplaneRouting } from '../lifetime/channels.js'
 import { newBackplaneStats, type Backplane } from './backplane.js'
 
 /** An in-process bus shared by several backplanes: the test double, and multi-app runs in one process. */
@@ -9,7 +10,7 @@ export class MemoryBus {
  * A backplane over a `MemoryBus`. Delivery is asynchronous, as over a network,
  * so code that works here does not rely on a publish being seen synchronously.
  */
-export function memoryBackplane (bus: MemoryBus): Backplane {
+export function memoryBackplane (bus: MemoryBus, options: { routing?: BackplaneRouting } = {}): Backplane & { readonly routing?: BackplaneRouting } {
   const mine = new Map<string, (payload: Buffer) => void>()
   const stats = newBackplaneStats()
   function deliver (handler: (payload: Buffer) => void, payload: Buffer): void {
@@ -24,6 +25,7 @@ export function memoryBackplane (bus: MemoryBus): Backplane {
     return handlers.size
   }
   return {
+    routing: options.routing,
     stats,
     publish (channel, payload) {
       publish(channel, payload)

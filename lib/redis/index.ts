@@ -1,10 +1,12 @@
 import { createRequire } from 'node:module'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
+import { ROUTINGS } from '../lifetime/channels.js'
 import { createRedisBackplane, type RedisBackplane, type RedisBackplaneOptions } from './redis-backplane.js'
+import { redisDriver } from './driver.js'
 
 export type { RedisBackplane, RedisBackplaneOptions } from './redis-backplane.js'
 
-function isRedisClient (value: unknown): value is Redis {
+function isRedisClient (value: unknown): value is Redis | Cluster {
   return value !== null && typeof value === 'object' && typeof (value as Redis).duplicate === 'function' &&
     typeof (value as Redis).publish === 'function'
 }
@@ -18,14 +20,20 @@ function isRedisClient (value: unknown): value is Redis {
  */
 export function redisBackplane (options: RedisBackplaneOptions): RedisBackplane {
   if (options === null || typeof options !== 'object' || options.redis === null || typeof options.redis !== 'object') {
-    throw new TypeError('redisBackplane: `redis` must be an ioredis client or ioredis options')
+    throw new TypeError('redisBackplane: `redis` must be an ioredis client or Cluster, or ioredis options')
   }
   if (options.prefix !== undefined && typeof options.prefix !== 'string') {
     throw new TypeError('redisBackplane: `prefix` must be a string')
   }
-  if (isRedisClient(options.redis)) return createRedisBackplane(options.redis, false, options)
+  if (options.routing !== undefined && !ROUTINGS.includes(options.routing)) {
+    throw new TypeError(`redisBackplane: \`routing\` must be one of ${ROUTINGS.join(', ')}`)
+  }
+  if (isRedisClient(options.redis)) {
+    if (options.redis.isCluster) throw new TypeError('redisBackplane: Redis Cluster is not supported yet')
+    return createRedisBackplane(redisDriver(options.redis as Redis, false), options)
+  }
   // ioredis is an optional peer dependency: load it only when asked to make a client.
   const IORedis = createRequire(import.meta.url)('ioredis') as typeof import('ioredis')
-  const client = new IORedis.Redis({ maxRetriesPerRequest: 1, ...options.redis })
-  return createRedisBackplane(client, true, options)
+  const client = new IORedis.Redis({ lazyConnect: true, ...options.redis })
+  return createRedisBackplane(redisDriver(client, true), options)
 }

@@ -156,8 +156,17 @@ async function sixPeers (t: Test, servers: readonly ClusterServer[]): Promise<Pe
   return await Promise.all(specs.map((spec) => connectPeer(t, servers, spec)))
 }
 
+export interface ContractOptions {
+  /**
+   * A request for a connection no server has fails at once (targeted routing,
+   * where it reaches no subscriber). False for the single-channel baseline,
+   * where it waits for clientResultTimeout.
+   */
+  failFast?: boolean
+}
+
 /** Registers the contract's subtests against a three-server cluster. */
-export function selectorContract (t: Test, servers: readonly ClusterServer[]): void {
+export function selectorContract (t: Test, servers: readonly ClusterServer[], options: ContractOptions = { failFast: true }): void {
   if (servers.length !== 3) throw new Error('the selector contract needs three servers')
 
   t.test('every selector across servers, each receiver exactly once', async (t) => {
@@ -259,8 +268,20 @@ export function selectorContract (t: Test, servers: readonly ClusterServer[]): v
     // setTimeout may fire a millisecond early by Date.now()'s rounding.
     t.ok(hangRemote.ms >= 995, `not before the timeout (${hangRemote.ms} ms)`)
     const unknown = await ask(A, 'no-such-connection', 'answer', null)
-    t.match(unknown, { ok: false, error: /no-such-connection/ }, 'an unknown connection id rejects')
-    t.ok(unknown.ms >= 995, `after the clientResultTimeout (${unknown.ms} ms)`)
+    if (options.failFast) {
+      t.match(unknown, { ok: false, error: "Connection 'no-such-connection' does not exist." }, 'an unknown connection id rejects')
+      t.ok(unknown.ms < 1000, `at once, not after the clientResultTimeout (${unknown.ms} ms)`)
+      const missing = { id: 'no-such-connection', group: 'g', add: true }
+      for (const via of [0, 1, 2]) {
+        await t.rejects(post(servers[via]!, '/groups', missing), /Connection 'no-such-connection' does not exist\./,
+          `groups.add for an unknown connection rejects at once via ${servers[via]!.name}`)
+        await t.rejects(post(servers[via]!, '/groups', { ...missing, add: false }), /Connection 'no-such-connection' does not exist\./,
+          `groups.remove too via ${servers[via]!.name}`)
+      }
+    } else {
+      t.match(unknown, { ok: false, error: /no-such-connection|Timed out/ }, 'an unknown connection id rejects')
+      t.ok(unknown.ms >= 995, `after the clientResultTimeout (${unknown.ms} ms)`)
+    }
 
     t.match(await post<AskOutcome>(servers[1]!, '/ask', { id: A.id, method: 'answer', arg: 'ctx' }), { ok: true, value: 'A:ctx' },
       'hubContext client(id).invoke from another server')

@@ -1,0 +1,79 @@
+import type { Redis } from 'ioredis'
+
+/** The few pub/sub operations the backplane needs, for one Redis or a Cluster. */
+export interface PubSubDriver {
+  readonly kind: string
+  canPublish (): boolean
+  publisherReady (): Promise<void>
+  /** Resolves with the number of subscribers that received it. */
+  publish (channel: string, payload: Buffer): Promise<number>
+  subscribe (channels: string[]): Promise<void>
+  unsubscribe (channels: string[]): Promise<void>
+  onMessage (handler: (channel: string, payload: Buffer) => void): void
+  /** Called each time the subscriber connection is lost after it was subscribed. */
+  onSubscriberLost (handler: () => void): void
+  onError (handler: (err: Error, which: 'publisher' | 'subscriber') => void): void
+  /** Closes the connections the driver made. */
+  close (): Promise<void>
+}
+
+/**
+ * What makes a publisher at-most-once: no offline queue (a publish while
+ * disconnected fails at once and is counted), and commands in flight when the
+ * connection drops are failed, not re-sent after the reconnect (which would
+ * deliver them twice if Redis had already fanned them out).
+ */
+export const AT_MOST_ONCE = {
+  enableOfflineQueue: false,
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 0
+} as const
+
+function readyPromise (client: { status: string, once (event: string, fn: () => void): unknown }): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve()
+  return new Promise((resolve) => { client.once('ready', resolve) })
+}
+
+/**
+ * One Redis: PUBLISH and SUBSCRIBE on two connections the backplane owns,
+ * duplicated from the given client (a subscribed connection cannot publish).
+ */
+export function redisDriver (base: Redis, ownsBase: boolean): PubSubDriver {
+  const publisher = base.duplicate({ ...AT_MOST_ONCE, lazyConnect: false })
+  // No ready check on the subscriber: the check's INFO is refused once a SUBSCRIBE has gone out,
+  // which happens when we subscribe during the connection's handshake; ioredis would then drop
+  // the connection and reject the pending SUBSCRIBE. Pub/sub needs no ready check.
+  const subscriber = base.duplicate({ enableReadyCheck: false, lazyConnect: false })
+  let errorHandler: (err: Error, which: 'publisher' | 'subscriber') => void = () => {}
+  // ioredis emits 'error' on every failed reconnect; without listeners that would crash the process.
+  publisher.on('error', (err: Error) => { errorHandler(err, 'publisher') })
+  subscriber.on('error', (err: Error) => { errorHandler(err, 'subscriber') })
+  return {
+    kind: 'redis',
+    canPublish: () => publisher.status === 'ready',
+    publisherReady: () => readyPromise(publisher),
+    publish: (channel, payload) => publisher.publish(channel, payload),
+    async subscribe (channels) { await subscriber.subscribe(...channels) },
+    async unsubscribe (channels) {
+      // While disconnected there is nothing to unsubscribe from, and ioredis forgets the channels.
+      if (subscriber.status === 'ready') await subscriber.unsubscribe(...channels)
+    },
+    onMessage (handler) {
+      subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => { handler(channel.toString(), message) })
+    },
+    onSubscriberLost (handler) {
+      let subscribed = false
+      subscriber.on('ready', () => { subscribed = true })
+      subscriber.on('close', () => {
+        if (subscribed) handler()
+        subscribed = false
+      })
+    },
+    onError (handler) { errorHandler = handler },
+    async close () {
+      subscriber.disconnect()
+      publisher.disconnect()
+      if (ownsBase) base.disconnect()
+    }
+  }
+}
