@@ -21,7 +21,7 @@ import {
   resolveHubOptions, resolvePluginOptions, type HubOptions, type ResolvedHubOptions, type TransportName
 } from './options.js'
 import { resolveProtocols } from './protocol/index.js'
-import { loadTelemetry, type TelemetryOptions } from './telemetry.js'
+import { loadTelemetry, type BackplaneCounters, type TelemetryOptions } from './telemetry.js'
 import type { ProtocolName } from './protocol/index.js'
 
 /** Options of `app.register(signalr, options)` (AddSignalR + HubOptions). */
@@ -87,6 +87,14 @@ function framePayloadLimit (options: ResolvedHubOptions): number {
   return limit === null ? 0 : Math.max(1024 * 1024, limit * 4)
 }
 
+/** The backplane's own counters plus what the hubs' scaled managers refused. */
+function backplaneCounters (backplane: Backplane, runtimes: Iterable<HubRuntime>): BackplaneCounters {
+  let malformed = 0
+  for (const runtime of runtimes) malformed += (runtime.lifetime as ScaledLifetimeManager).malformed
+  const { published, received, dropped } = backplane.stats
+  return { published, received, dropped, malformed, subscriberGaps: (backplane as { subscriberGaps?: number }).subscriberGaps }
+}
+
 const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, rawOptions) => {
   const options = resolvePluginOptions(rawOptions)
   const secret = (rawOptions as SignalRPluginOptions | undefined)?.connectionTokenSecret
@@ -104,6 +112,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
   const backplane = (rawOptions as SignalRPluginOptions | undefined)?.backplane
   if (backplane !== undefined) {
     (backplane as { setLogger?: (log: typeof fastify.log) => void }).setLogger?.(fastify.log)
+    telemetry?.observeBackplane((backplane as { kind?: string }).kind ?? 'custom', () => backplaneCounters(backplane, runtimes.values()))
     // Subscriptions are made once every hub is mapped.
     fastify.addHook('onReady', async () => {
       await Promise.all([...runtimes.values()].map((runtime) => (runtime.lifetime as ScaledLifetimeManager).start()))

@@ -10,11 +10,10 @@ export class MemoryBus {
  * A backplane over a `MemoryBus`. Delivery is asynchronous, as over a network,
  * so code that works here does not rely on a publish being seen synchronously.
  */
-export function memoryBackplane (bus: MemoryBus, options: { routing?: BackplaneRouting } = {}): Backplane & { readonly routing?: BackplaneRouting } {
+export function memoryBackplane (bus: MemoryBus, options: { routing?: BackplaneRouting } = {}): Backplane & { readonly routing?: BackplaneRouting, readonly kind: string } {
   const mine = new Map<string, (payload: Buffer) => void>()
   const stats = newBackplaneStats()
   function deliver (handler: (payload: Buffer) => void, payload: Buffer): void {
-    stats.received++
     handler(payload)
   }
   function publish (channel: string, payload: Buffer): number {
@@ -26,6 +25,7 @@ export function memoryBackplane (bus: MemoryBus, options: { routing?: BackplaneR
   }
   return {
     routing: options.routing,
+    kind: 'memory',
     stats,
     publish (channel, payload) {
       publish(channel, payload)
@@ -36,8 +36,13 @@ export function memoryBackplane (bus: MemoryBus, options: { routing?: BackplaneR
     async subscribe (channel, onMessage) {
       let handlers = bus.subscribers.get(channel)
       if (handlers === undefined) bus.subscribers.set(channel, handlers = new Set())
-      handlers.add(onMessage)
-      mine.set(channel, onMessage)
+      // Counted on the receiving backplane's stats, not the publisher's.
+      const counted = (payload: Buffer): void => {
+        stats.received++
+        onMessage(payload)
+      }
+      handlers.add(counted)
+      mine.set(channel, counted)
     },
     async unsubscribe (channel) {
       const handler = mine.get(channel)
