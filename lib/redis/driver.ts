@@ -29,6 +29,10 @@ export const AT_MOST_ONCE = {
   maxRetriesPerRequest: 0
 } as const
 
+/** Connection names (CLIENT LIST), so an operator can tell the backplane's connections apart. */
+export const PUBLISHER_NAME = 'signalr-backplane-pub'
+export const SUBSCRIBER_NAME = 'signalr-backplane-sub'
+
 function readyPromise (client: { status: string, once (event: string, fn: () => void): unknown }): Promise<void> {
   if (client.status === 'ready') return Promise.resolve()
   return new Promise((resolve) => { client.once('ready', resolve) })
@@ -39,11 +43,11 @@ function readyPromise (client: { status: string, once (event: string, fn: () => 
  * duplicated from the given client (a subscribed connection cannot publish).
  */
 export function redisDriver (base: Redis, ownsBase: boolean): PubSubDriver {
-  const publisher = base.duplicate({ ...AT_MOST_ONCE, lazyConnect: false })
+  const publisher = base.duplicate({ ...AT_MOST_ONCE, lazyConnect: false, connectionName: PUBLISHER_NAME })
   // No ready check on the subscriber: the check's INFO is refused once a SUBSCRIBE has gone out,
   // which happens when we subscribe during the connection's handshake; ioredis would then drop
   // the connection and reject the pending SUBSCRIBE. Pub/sub needs no ready check.
-  const subscriber = base.duplicate({ enableReadyCheck: false, lazyConnect: false })
+  const subscriber = base.duplicate({ enableReadyCheck: false, lazyConnect: false, connectionName: SUBSCRIBER_NAME })
   let errorHandler: (err: Error, which: 'publisher' | 'subscriber') => void = () => {}
   // ioredis emits 'error' on every failed reconnect; without listeners that would crash the process.
   publisher.on('error', (err: Error) => { errorHandler(err, 'publisher') })
