@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 
 /** The few pub/sub operations the backplane needs, for one Redis or a Cluster. */
 export interface PubSubDriver {
@@ -72,6 +72,61 @@ export function redisDriver (base: Redis, ownsBase: boolean): PubSubDriver {
         if (subscribed) handler()
         subscribed = false
       })
+    },
+    onError (handler) { errorHandler = handler },
+    async close () {
+      subscriber.disconnect()
+      publisher.disconnect()
+      if (ownsBase) base.disconnect()
+    }
+  }
+}
+
+/**
+ * A Redis Cluster with sharded pub/sub (Redis 7: SPUBLISH/SSUBSCRIBE), so a
+ * message goes only to the shard that owns its channel's slot instead of to
+ * every node. The publisher and the subscriber are Clusters of their own made
+ * with the given one's startup nodes and options; the subscriber keeps one
+ * connection per master (ioredis's `shardedSubscribers`). Each channel is
+ * subscribed on its own: a group's, a user's and a connection's channels
+ * hash to different slots, which spreads them over the shards.
+ */
+export function clusterDriver (base: Cluster, ownsBase: boolean): PubSubDriver {
+  const nodeOptions = base.options.redisOptions ?? {}
+  const publisher = base.duplicate([], {
+    enableOfflineQueue: false,
+    lazyConnect: false,
+    redisOptions: { ...nodeOptions, ...AT_MOST_ONCE, connectionName: PUBLISHER_NAME }
+  })
+  const subscriber = base.duplicate([], {
+    shardedSubscribers: true,
+    lazyConnect: false,
+    redisOptions: { ...nodeOptions, connectionName: SUBSCRIBER_NAME }
+  })
+  let errorHandler: (err: Error, which: 'publisher' | 'subscriber') => void = () => {}
+  publisher.on('error', (err: Error) => { errorHandler(err, 'publisher') })
+  subscriber.on('error', (err: Error) => { errorHandler(err, 'subscriber') })
+  publisher.on('node error', (err: Error) => { errorHandler(err, 'publisher') })
+  subscriber.on('node error', (err: Error) => { errorHandler(err, 'subscriber') })
+  subscriber.on('nodeError', (err: Error) => { errorHandler(err, 'subscriber') })
+  return {
+    kind: 'redis-cluster',
+    canPublish: () => publisher.status === 'ready',
+    publisherReady: () => readyPromise(publisher),
+    publish: (channel, payload) => publisher.spublish(channel, payload) as Promise<number>,
+    async subscribe (channels) {
+      await Promise.all(channels.map((channel) => subscriber.ssubscribe(channel)))
+    },
+    async unsubscribe (channels) {
+      if (subscriber.status !== 'ready') return
+      await Promise.all(channels.map((channel) => subscriber.sunsubscribe(channel)))
+    },
+    onMessage (handler) {
+      subscriber.on('smessageBuffer', (channel: Buffer, message: Buffer) => { handler(channel.toString(), message) })
+    },
+    onSubscriberLost (handler) {
+      // One sharded subscriber connection per master; each one lost is a gap on that shard.
+      subscriber.on('-subscriber', () => { handler() })
     },
     onError (handler) { errorHandler = handler },
     async close () {

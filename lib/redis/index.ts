@@ -2,7 +2,7 @@ import { createRequire } from 'node:module'
 import type { Cluster, Redis } from 'ioredis'
 import { ROUTINGS } from '../lifetime/channels.js'
 import { createRedisBackplane, type RedisBackplane, type RedisBackplaneOptions } from './redis-backplane.js'
-import { redisDriver } from './driver.js'
+import { clusterDriver, redisDriver } from './driver.js'
 
 export type { RedisBackplane, RedisBackplaneOptions } from './redis-backplane.js'
 
@@ -13,7 +13,8 @@ function isRedisClient (value: unknown): value is Redis | Cluster {
 
 /**
  * Scale-out over Redis (AddStackExchangeRedis): every selector, group change
- * and client result works across the servers sharing the Redis.
+ * and client result works across the servers sharing the Redis. An ioredis
+ * `Cluster` uses sharded pub/sub (Redis 7).
  *
  * @example
  * await app.register(signalr, { backplane: redisBackplane({ redis: new Redis(process.env.REDIS_URL) }) })
@@ -29,8 +30,8 @@ export function redisBackplane (options: RedisBackplaneOptions): RedisBackplane 
     throw new TypeError(`redisBackplane: \`routing\` must be one of ${ROUTINGS.join(', ')}`)
   }
   if (isRedisClient(options.redis)) {
-    if (options.redis.isCluster) throw new TypeError('redisBackplane: Redis Cluster is not supported yet')
-    return createRedisBackplane(redisDriver(options.redis as Redis, false), options)
+    const driver = options.redis.isCluster ? clusterDriver(options.redis as Cluster, false) : redisDriver(options.redis as Redis, false)
+    return createRedisBackplane(driver, options)
   }
   // ioredis is an optional peer dependency: load it only when asked to make a client.
   const IORedis = createRequire(import.meta.url)('ioredis') as typeof import('ioredis')

@@ -105,19 +105,24 @@ export function receives (peer: Peer, value: string): Promise<void> {
 let barriers = 0
 
 /**
- * Runs `action` on server `via`, then broadcasts a barrier from the same
- * server (hubContext all) and waits until every peer has it. A server's
- * publications reach each other server in order (one publishing connection,
- * one subscribing connection), and a connection's messages arrive in order,
- * so each peer has seen the payload, if it was meant to, before the barrier:
- * non-receivers hold exactly [barrier], receivers exactly [payload, barrier].
+ * Runs `action` on server `via`, waits for the receivers to get the payload,
+ * then broadcasts a barrier from the same server (hubContext all) and waits
+ * until every peer has it. On one Redis a server's publications reach each
+ * other server in order (one publishing connection, one subscribing
+ * connection), and a connection's messages arrive in order, so a stray copy
+ * would arrive before the barrier: non-receivers hold exactly [barrier],
+ * receivers exactly [payload, barrier].
  */
 export async function expectDelivery (
   t: Test, servers: readonly ClusterServer[], peers: readonly Peer[], what: string,
   payload: string, receivers: readonly Peer[], via: number, action: () => Promise<unknown>
 ): Promise<void> {
   for (const p of peers) p.got.length = 0
+  // Receivers first: on a Redis Cluster the payload's channel and the barrier's
+  // may live on different shards, and only order per channel is promised.
+  const delivered = Promise.all(receivers.map((p) => receives(p, payload)))
   await action()
+  await within(delivered, `${what} to reach its receivers`)
   const barrier = `barrier-${++barriers}`
   const all = Promise.all(peers.map((p) => receives(p, barrier)))
   await post(servers[via]!, '/broadcast', { selector: { kind: 'all' }, payload: barrier })
