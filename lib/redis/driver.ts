@@ -33,6 +33,21 @@ export const AT_MOST_ONCE = {
 export const PUBLISHER_NAME = 'signalr-backplane-pub'
 export const SUBSCRIBER_NAME = 'signalr-backplane-sub'
 
+type ErrorHandler = (err: Error, which: 'publisher' | 'subscriber') => void
+
+/**
+ * ioredis emits 'error' on every failed reconnect (a Cluster also per node);
+ * without listeners that would crash the process. Passes them to `handler`.
+ */
+function listenForErrors (publisher: Redis | Cluster, subscriber: Redis | Cluster, events: readonly string[]): { handler: ErrorHandler } {
+  const errors = { handler: ((): void => {}) as ErrorHandler }
+  for (const event of events) {
+    publisher.on(event, (err: Error) => { errors.handler(err, 'publisher') })
+    subscriber.on(event, (err: Error) => { errors.handler(err, 'subscriber') })
+  }
+  return errors
+}
+
 function readyPromise (client: { status: string, once (event: string, fn: () => void): unknown }): Promise<void> {
   if (client.status === 'ready') return Promise.resolve()
   return new Promise((resolve) => { client.once('ready', resolve) })
@@ -48,10 +63,7 @@ export function redisDriver (base: Redis, ownsBase: boolean): PubSubDriver {
   // which happens when we subscribe during the connection's handshake; ioredis would then drop
   // the connection and reject the pending SUBSCRIBE. Pub/sub needs no ready check.
   const subscriber = base.duplicate({ enableReadyCheck: false, lazyConnect: false, connectionName: SUBSCRIBER_NAME })
-  let errorHandler: (err: Error, which: 'publisher' | 'subscriber') => void = () => {}
-  // ioredis emits 'error' on every failed reconnect; without listeners that would crash the process.
-  publisher.on('error', (err: Error) => { errorHandler(err, 'publisher') })
-  subscriber.on('error', (err: Error) => { errorHandler(err, 'subscriber') })
+  const errors = listenForErrors(publisher, subscriber, ['error'])
   return {
     kind: 'redis',
     canPublish: () => publisher.status === 'ready',
@@ -73,7 +85,7 @@ export function redisDriver (base: Redis, ownsBase: boolean): PubSubDriver {
         subscribed = false
       })
     },
-    onError (handler) { errorHandler = handler },
+    onError (handler) { errors.handler = handler },
     async close () {
       subscriber.disconnect()
       publisher.disconnect()
@@ -95,6 +107,11 @@ export function clusterDriver (base: Cluster, ownsBase: boolean): PubSubDriver {
   const nodeOptions = base.options.redisOptions ?? {}
   const publisher = base.duplicate([], {
     enableOfflineQueue: false,
+    // The Cluster itself re-sends a command whose node went away, or that met
+    // CLUSTERDOWN, once the slot is served again: late, out of order, and
+    // twice if the node had fanned it out. Failing it instead keeps at-most-once.
+    retryDelayOnFailover: 0,
+    retryDelayOnClusterDown: 0,
     lazyConnect: false,
     redisOptions: { ...nodeOptions, ...AT_MOST_ONCE, connectionName: PUBLISHER_NAME }
   })
@@ -103,16 +120,16 @@ export function clusterDriver (base: Cluster, ownsBase: boolean): PubSubDriver {
     lazyConnect: false,
     redisOptions: { ...nodeOptions, connectionName: SUBSCRIBER_NAME }
   })
-  let errorHandler: (err: Error, which: 'publisher' | 'subscriber') => void = () => {}
-  publisher.on('error', (err: Error) => { errorHandler(err, 'publisher') })
-  subscriber.on('error', (err: Error) => { errorHandler(err, 'subscriber') })
-  publisher.on('node error', (err: Error) => { errorHandler(err, 'publisher') })
-  subscriber.on('node error', (err: Error) => { errorHandler(err, 'subscriber') })
-  subscriber.on('nodeError', (err: Error) => { errorHandler(err, 'subscriber') })
+  const errors = listenForErrors(publisher, subscriber, ['error', 'node error', 'nodeError'])
   return {
     kind: 'redis-cluster',
     canPublish: () => publisher.status === 'ready',
-    publisherReady: () => readyPromise(publisher),
+    async publisherReady () {
+      await readyPromise(publisher)
+      // ioredis connects to a master on its first command; without an offline queue that
+      // first command would fail. Connect to every master before the server counts as started.
+      await Promise.all(publisher.nodes('master').map((node) => node.status === 'wait' ? node.connect() : readyPromise(node)))
+    },
     publish: (channel, payload) => publisher.spublish(channel, payload) as Promise<number>,
     async subscribe (channels) {
       await Promise.all(channels.map((channel) => subscriber.ssubscribe(channel)))
@@ -125,10 +142,11 @@ export function clusterDriver (base: Cluster, ownsBase: boolean): PubSubDriver {
       subscriber.on('smessageBuffer', (channel: Buffer, message: Buffer) => { handler(channel.toString(), message) })
     },
     onSubscriberLost (handler) {
-      // One sharded subscriber connection per master; each one lost is a gap on that shard.
+      // One sharded subscriber connection per master. ioredis replaces a lost one, and again on
+      // every failed attempt while its master is down, so one outage may count several gaps.
       subscriber.on('-subscriber', () => { handler() })
     },
-    onError (handler) { errorHandler = handler },
+    onError (handler) { errors.handler = handler },
     async close () {
       subscriber.disconnect()
       publisher.disconnect()
