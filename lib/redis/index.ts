@@ -5,6 +5,8 @@ import { createRedisBackplane, type RedisBackplane, type RedisBackplaneOptions }
 import { clusterDriver, redisDriver } from './driver.js'
 
 export type { RedisBackplane, RedisBackplaneOptions } from './redis-backplane.js'
+export { createHubEmitter } from '../emitter/index.js'
+export type { HubEmitter, HubEmitterOptions } from '../emitter/index.js'
 
 function isRedisClient (value: unknown): value is Redis | Cluster {
   return value !== null && typeof value === 'object' && typeof (value as Redis).duplicate === 'function' &&
