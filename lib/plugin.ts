@@ -90,9 +90,14 @@ function framePayloadLimit (options: ResolvedHubOptions): number {
 /** The backplane's own counters plus what the hubs' scaled managers refused. */
 function backplaneCounters (backplane: Backplane, runtimes: Iterable<HubRuntime>): BackplaneCounters {
   let malformed = 0
-  for (const runtime of runtimes) malformed += (runtime.lifetime as ScaledLifetimeManager).malformed
+  let decoded = 0
+  for (const runtime of runtimes) {
+    const lifetime = runtime.lifetime as ScaledLifetimeManager
+    malformed += lifetime.malformed
+    decoded += lifetime.decoded
+  }
   const { published, received, dropped } = backplane.stats
-  return { published, received, dropped, malformed, subscriberGaps: (backplane as { subscriberGaps?: number }).subscriberGaps }
+  return { published, received, dropped, decoded, malformed, subscriberGaps: (backplane as { subscriberGaps?: number }).subscriberGaps }
 }
 
 const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, rawOptions) => {

@@ -59,6 +59,8 @@ export interface BackplaneCounters {
   received: number
   /** Messages that could not be published (counted by the publishing server). */
   dropped: number
+  /** Arrived payloads from other publishers that were decoded (a server drops its own unread). */
+  decoded: number
   /** Arrived payloads that were not a valid envelope (counted and ignored). */
   malformed: number
   /** Times the subscriber connection was lost (messages sent meanwhile are lost uncounted). */
@@ -69,6 +71,7 @@ const BACKPLANE_COUNTERS: ReadonlyArray<[keyof BackplaneCounters, string, string
   ['published', 'signalr.backplane.published', 'Messages this server published on the scale-out backplane.'],
   ['received', 'signalr.backplane.received', 'Messages this server received from the scale-out backplane.'],
   ['dropped', 'signalr.backplane.dropped', 'Messages the backplane could not publish (an outage): lost for the other servers.'],
+  ['decoded', 'signalr.backplane.decoded', 'Payloads from other publishers this server decoded (its own are dropped unread).'],
   ['malformed', 'signalr.backplane.malformed', 'Payloads from the backplane that were not a valid envelope, ignored.'],
   ['subscriberGaps', 'signalr.backplane.subscriber_gaps', 'Times the backplane subscriber lost its connection; what was published meanwhile is lost.']
 ]

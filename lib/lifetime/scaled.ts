@@ -13,6 +13,8 @@ import { ChannelSubscriptions } from './subscriptions.js'
 /** Past this many groups, users or remote connections a send goes once to the all channel with its target list. */
 export const DEFAULT_FANOUT_LIMIT = 16
 const LOG_EVERY_MS = 5000
+/** Longest a new connection waits for its channels' subscriptions (the backplane may be down). */
+const CONNECT_WAIT_MS = 2000
 const NO_NAMES: readonly string[] = []
 
 interface PendingRequest {
@@ -80,6 +82,8 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
   readonly routing: BackplaneRouting
   /** Payloads that arrived but were not a valid envelope (from another service, or noise). */
   malformed = 0
+  /** Payloads from other publishers that this server decoded (its own are dropped unread). */
+  decoded = 0
   private readonly origin: Buffer
   private readonly backplane: Backplane
   private readonly options: ScaledOptions
@@ -127,8 +131,9 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
     const userId = connection.userId
     if (userId !== undefined) subscribed.push(this.acquire(this.channels.user(userId), { kind: 'user', id: userId }))
     // Waits, so a client result or group change from another server right after the
-    // handshake finds the connection; but an outage must not keep connections out.
-    return bounded(Promise.all(subscribed), this.options.timeout, () => new Error('not confirmed in time')).then(() => {}, (err: unknown) => {
+    // handshake finds the connection; but an outage must not hold new connections for long.
+    const bound = Math.min(this.options.timeout, CONNECT_WAIT_MS)
+    return bounded(Promise.all(subscribed), bound, () => new Error(`not confirmed within ${bound} ms`)).then(() => {}, (err: unknown) => {
       this.options.log.warn({ err, connectionId: id }, 'backplane subscription for a new connection not confirmed; it is reachable locally only until it is')
     })
   }
@@ -283,6 +288,7 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
 
   private onMessage (payload: Buffer, scope: Scope): void {
     if (isFrom(payload, this.origin)) return
+    this.decoded++
     const envelope = unpack(payload)
     if (typeof envelope === 'string') {
       this.refuse(envelope, scope)
@@ -353,6 +359,7 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
   }
 
   private onReply (payload: Buffer): void {
+    this.decoded++
     const envelope = unpack(payload)
     if (typeof envelope === 'string' || envelope[0] !== REPLY) {
       this.refuse(typeof envelope === 'string' ? envelope : 'not a reply on the ack channel', null)

@@ -209,4 +209,6 @@ t.test('payloads that are not valid envelopes are counted and logged, never a cr
   t.equal(await servers[0]!.metric('signalr.backplane.received'), servers[0]!.backplane.stats.received, 'signalr.backplane.received')
   t.ok((await servers[0]!.metric('signalr.backplane.published'))! > 0, 'signalr.backplane.published')
   t.equal(await servers[0]!.metric('signalr.backplane.dropped'), 0, 'signalr.backplane.dropped')
+  // Server 0 received the 9 garbage payloads and its own barrier; it decoded the 8 foreign ones only.
+  t.equal(await servers[0]!.metric('signalr.backplane.decoded'), 8, 'signalr.backplane.decoded: its own publications are not decoded')
 })
