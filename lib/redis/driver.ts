@@ -64,15 +64,33 @@ export function redisDriver (base: Redis, ownsBase: boolean): PubSubDriver {
   // the connection and reject the pending SUBSCRIBE. Pub/sub needs no ready check.
   const subscriber = base.duplicate({ enableReadyCheck: false, lazyConnect: false, connectionName: SUBSCRIBER_NAME })
   const errors = listenForErrors(publisher, subscriber, ['error'])
+  const stale = new Set<string>()
+  subscriber.on('ready', () => {
+    // After ioredis's own resubscription, which runs right after 'ready' is emitted.
+    setImmediate(() => {
+      if (stale.size === 0 || subscriber.status !== 'ready') return
+      const channels = [...stale]
+      stale.clear()
+      subscriber.unsubscribe(...channels).catch(() => {})
+    })
+  })
   return {
     kind: 'redis',
     canPublish: () => publisher.status === 'ready',
     publisherReady: () => readyPromise(publisher),
     publish: (channel, payload) => publisher.publish(channel, payload),
-    async subscribe (channels) { await subscriber.subscribe(...channels) },
+    async subscribe (channels) {
+      for (const channel of channels) stale.delete(channel)
+      await subscriber.subscribe(...channels)
+    },
     async unsubscribe (channels) {
-      // While disconnected there is nothing to unsubscribe from, and ioredis forgets the channels.
-      if (subscriber.status === 'ready') await subscriber.unsubscribe(...channels)
+      if (subscriber.status === 'ready') {
+        await subscriber.unsubscribe(...channels)
+        return
+      }
+      // Disconnected: an UNSUBSCRIBE would wait for Redis (and hold up a shutdown), yet ioredis
+      // would resubscribe the channel on reconnect. Left for when the subscriber is back.
+      for (const channel of channels) stale.add(channel)
     },
     onMessage (handler) {
       subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => { handler(channel.toString(), message) })
