@@ -15,12 +15,13 @@ import type { AnyHubDefinition, HubDefinition } from './hub/types.js'
 import type { Backplane } from './backplane/backplane.js'
 import type { HubLifetimeManager } from './lifetime/lifetime-manager.js'
 import { LocalLifetimeManager } from './lifetime/local.js'
+import type { BackplaneRouting } from './lifetime/channels.js'
 import { ScaledLifetimeManager } from './lifetime/scaled.js'
 import {
   resolveHubOptions, resolvePluginOptions, type HubOptions, type ResolvedHubOptions, type TransportName
 } from './options.js'
 import { resolveProtocols } from './protocol/index.js'
-import { loadTelemetry, type TelemetryOptions } from './telemetry.js'
+import { loadTelemetry, type BackplaneCounters, type TelemetryOptions } from './telemetry.js'
 import { onWebSocketError, raiseFragmentLimit, webSocketServerOptions } from './transports/websockets.js'
 import type { ProtocolName } from './protocol/index.js'
 
@@ -87,6 +88,19 @@ function framePayloadLimit (options: ResolvedHubOptions): number {
   return limit === null ? 0 : Math.max(1024 * 1024, limit * 4)
 }
 
+/** The backplane's own counters plus what the hubs' scaled managers refused. */
+function backplaneCounters (backplane: Backplane, runtimes: Iterable<HubRuntime>): BackplaneCounters {
+  let malformed = 0
+  let decoded = 0
+  for (const runtime of runtimes) {
+    const lifetime = runtime.lifetime as ScaledLifetimeManager
+    malformed += lifetime.malformed
+    decoded += lifetime.decoded
+  }
+  const { published, received, dropped } = backplane.stats
+  return { published, received, dropped, decoded, malformed, subscriberGaps: (backplane as { subscriberGaps?: number }).subscriberGaps }
+}
+
 const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, rawOptions) => {
   const options = resolvePluginOptions(rawOptions)
   const secret = (rawOptions as SignalRPluginOptions | undefined)?.connectionTokenSecret
@@ -104,6 +118,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
   const backplane = (rawOptions as SignalRPluginOptions | undefined)?.backplane
   if (backplane !== undefined) {
     (backplane as { setLogger?: (log: typeof fastify.log) => void }).setLogger?.(fastify.log)
+    telemetry?.observeBackplane((backplane as { kind?: string }).kind ?? 'custom', () => backplaneCounters(backplane, runtimes.values()))
     // Subscriptions are made once every hub is mapped.
     fastify.addHook('onReady', async () => {
       await Promise.all([...runtimes.values()].map((runtime) => (runtime.lifetime as ScaledLifetimeManager).start()))
@@ -132,6 +147,8 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
         ? new LocalLifetimeManager()
         : new ScaledLifetimeManager(backplane, name, {
           prefix: (backplane as { prefix?: string }).prefix ?? '',
+          // A benchmarking switch a backplane factory may carry (`routing: 'hub'`).
+          routing: (backplane as { routing?: BackplaneRouting }).routing,
           timeout: options.clientResultTimeout,
           log: fastify.log
         })

@@ -26,10 +26,10 @@ export interface ChildServer {
  * backplane) and resolves once it prints `READY <port>`. The child is killed
  * in teardown, and when this process exits, whatever happened in between.
  */
-export async function spawnServer (t: Test, redisPort: number, name: string): Promise<ChildServer> {
+export async function spawnServer (t: Test, redisPort: number, name: string, env: Record<string, string> = {}): Promise<ChildServer> {
   const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
     cwd: ROOT,
-    env: { ...process.env, REDIS_PORT: String(redisPort), SERVER_NAME: name, PORT: '0' },
+    env: { ...process.env, REDIS_PORT: String(redisPort), SERVER_NAME: name, PORT: '0', ...env },
     // stdin stays open as a lifeline: the child exits when it ends (this process died).
     stdio: ['pipe', 'pipe', 'pipe']
   })
@@ -74,6 +74,6 @@ export async function spawnServer (t: Test, redisPort: number, name: string): Pr
 }
 
 /** Spawns several servers at once (their start-up is mostly compile time). */
-export function spawnServers (t: Test, redisPort: number, names: string[]): Promise<ChildServer[]> {
-  return Promise.all(names.map((name) => spawnServer(t, redisPort, name)))
+export function spawnServers (t: Test, redisPort: number, names: string[], env: Record<string, string> = {}): Promise<ChildServer[]> {
+  return Promise.all(names.map((name) => spawnServer(t, redisPort, name, env)))
 }
