@@ -21,6 +21,7 @@ import {
 } from './options.js'
 import { resolveProtocols } from './protocol/index.js'
 import { loadTelemetry, type TelemetryOptions } from './telemetry.js'
+import { onWebSocketError, raiseFragmentLimit, webSocketServerOptions } from './transports/websockets.js'
 import type { ProtocolName } from './protocol/index.js'
 
 /** Options of `app.register(signalr, options)` (AddSignalR + HubOptions). */
@@ -120,7 +121,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
   })
 
   if (!fastify.hasPlugin('@fastify/websocket')) {
-    await fastify.register(websocket, { options: { maxPayload: framePayloadLimit(options) } })
+    await fastify.register(websocket, { options: webSocketServerOptions(framePayloadLimit(options)), errorHandler: onWebSocketError })
   }
 
   function runtimeFor (hub: AnyHubDefinition, path: string): HubRuntime {
@@ -184,11 +185,14 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
     mapped.push({ name: route.runtime.name, path: fullPath, definition: hub, table: route.runtime.table })
     store.requireResolution(Math.min(resolved.keepAliveInterval, resolved.clientTimeoutInterval, resolved.handshakeTimeout,
       resolved.disconnectTimeout, resolved.clientResultTimeout, resolved.longPollTimeout))
-    const wss = (fastify as unknown as { websocketServer?: { options: { maxPayload: number } } }).websocketServer
+    const wss = (fastify as unknown as { websocketServer?: { options: { maxPayload: number, maxFragments?: number } } }).websocketServer
     if (wss !== undefined) {
       const wanted = framePayloadLimit(resolved)
       const current = wss.options.maxPayload
-      if (current !== 0 && (wanted === 0 || wanted > current)) wss.options.maxPayload = wanted
+      if (current !== 0 && (wanted === 0 || wanted > current)) {
+        wss.options.maxPayload = wanted
+        raiseFragmentLimit(wss.options, wanted)
+      }
     }
     registerHubRoutes(this, store, route)
     return this

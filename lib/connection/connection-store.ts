@@ -15,6 +15,11 @@ export interface PendingConnection {
 
 export type ConnectionSlot = PendingConnection | HubConnection
 
+/** Reads the global Date at call time, so a test's Date mock is honoured. */
+function wallClock (): number {
+  return Date.now()
+}
+
 const MIN_TICK = 10
 const MAX_TICK = 1000
 
@@ -25,8 +30,10 @@ const MAX_TICK = 1000
  * (ASP.NET's HttpConnectionManager scan): one timer for all connections.
  */
 export class ConnectionStore {
-  /** The heartbeat's clock; connections stamp activity with it instead of calling Date.now(). */
-  now = Date.now()
+  /** The plugin's one clock: everything that stamps or compares times reads it (directly or through `now`). */
+  readonly clock: () => number
+  /** `clock()` as of the last heartbeat: stamping a message then costs no clock read. */
+  private tickedAt = 0
   private readonly slots = new Map<string, ConnectionSlot>()
   private timer: NodeJS.Timeout | null = null
   private tickMs = MAX_TICK
@@ -34,8 +41,19 @@ export class ConnectionStore {
   /** Set when the servers share `connectionTokenSecret`. */
   private readonly signer: TokenSigner | null
 
-  constructor (signer: TokenSigner | null = null) {
+  constructor (signer: TokenSigner | null = null, clock: () => number = wallClock) {
     this.signer = signer
+    this.clock = clock
+  }
+
+  /**
+   * The heartbeat's time, for connections to stamp activity with. Cached per
+   * tick while the heartbeat runs (it lags by at most one tick); read from the
+   * clock when it does not, so a server that sat idle before its first
+   * connection never stamps the first ones with its start-up time.
+   */
+  get now (): number {
+    return this.timer !== null ? this.tickedAt : this.clock()
   }
 
   get size (): number {
@@ -60,7 +78,7 @@ export class ConnectionStore {
     let ids
     if (this.signer !== null && negotiateVersion >= 1) {
       const connectionId = randomId()
-      ids = { connectionId, token: this.signer.issue(route.path, connectionId, Date.now(), stateful) }
+      ids = { connectionId, token: this.signer.issue(route.path, connectionId, this.clock(), stateful) }
     } else {
       ids = newConnectionIds(negotiateVersion)
     }
@@ -80,7 +98,7 @@ export class ConnectionStore {
    */
   adopt (route: RouteContext, token: string): PendingConnection | undefined {
     if (this.signer === null) return undefined
-    const claims = this.signer.verify(route.path, token, Date.now(), route.options.disconnectTimeout)
+    const claims = this.signer.verify(route.path, token, this.clock(), route.options.disconnectTimeout)
     if (claims === null) return undefined
     const slot: PendingConnection = { pending: true, route, connectionId: claims.connectionId, token, createdAt: this.now, stateful: claims.stateful }
     this.slots.set(token, slot)
@@ -98,7 +116,7 @@ export class ConnectionStore {
   }
 
   tick (): void {
-    const now = this.now = Date.now()
+    const now = this.tickedAt = this.clock()
     for (const slot of this.slots.values()) {
       if ('pending' in slot) {
         if (now - slot.createdAt >= slot.route.options.disconnectTimeout) this.slots.delete(slot.token)
@@ -132,6 +150,8 @@ export class ConnectionStore {
 
   private restartTimer (): void {
     if (this.timer !== null) clearInterval(this.timer)
+    // Stamps taken before the first tick must be as fresh as the ones after it.
+    this.tickedAt = this.clock()
     this.timer = setInterval(storeTick, this.tickMs, this)
     // The heartbeat alone must never keep the process running.
     this.timer.unref()

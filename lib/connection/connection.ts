@@ -7,7 +7,7 @@ import type { LifetimeConnection } from '../lifetime/lifetime-manager.js'
 import { SerializedMessage } from '../lifetime/serialized-message.js'
 import type { ResolvedHubOptions } from '../options.js'
 import {
-  HANDSHAKE_CANCELED, HANDSHAKE_OK, handshakeError, negotiateHandshake, scanHandshake
+  HANDSHAKE_CANCELED, HANDSHAKE_OK, HandshakeReader, handshakeError, negotiateHandshake
 } from '../protocol/handshake.js'
 import type { HubProtocol, MessageReader } from '../protocol/hub-protocol.js'
 import { MessageType, PING, type CloseMessage, type HubMessage } from '../protocol/messages.js'
@@ -29,7 +29,12 @@ const enum State { Handshaking, Connected, Closed }
 const PING_MESSAGE = new SerializedMessage(PING)
 const CLOSE_PLAIN: CloseMessage = Object.freeze({ type: MessageType.Close })
 const CLOSE_RECONNECT: CloseMessage = Object.freeze({ type: MessageType.Close, allowReconnect: true })
-const EMPTY = Buffer.alloc(0)
+/** Owns a transport that a stateful reconnect replaced: whatever it still reports is ignored. */
+const ORPHANED: TransportOwner = Object.freeze({
+  onTransportData () {},
+  onTransportClose () {},
+  onTransportDrain () {}
+})
 /** Both ASP.NET and the client acknowledge at most about once a second. */
 const ACK_INTERVAL = 1000
 
@@ -88,7 +93,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   inOnConnected = false
   private state = State.Handshaking
   private reader: MessageReader | null = null
-  private handshakeBuffer: Buffer = EMPTY
+  private handshake: HandshakeReader | null = null
   private readonly inbox: Array<HubMessage | undefined> = []
   private inboxHead = 0
   private blocked = false
@@ -302,19 +307,16 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   }
 
   private readHandshake (data: Buffer): void {
-    const buffered = this.handshakeBuffer.length === 0 ? data : Buffer.concat([this.handshakeBuffer, data])
+    this.handshake ??= new HandshakeReader(this.options.maximumReceiveMessageSize)
     let scan
     try {
-      scan = scanHandshake(buffered, this.options.maximumReceiveMessageSize)
-    } catch {
-      this.failHandshake(HANDSHAKE_CANCELED)
+      scan = this.handshake.read(data)
+    } catch (err) {
+      this.failHandshake(err instanceof ProtocolError ? err.message : HANDSHAKE_CANCELED)
       return
     }
-    if (!scan.done) {
-      this.handshakeBuffer = Buffer.from(buffered)
-      return
-    }
-    this.handshakeBuffer = EMPTY
+    if (!scan.done) return
+    this.handshake = null
     const result = negotiateHandshake(scan.request, this.route.protocols, this.transport.transferFormats)
     if (!result.ok) {
       const detail = this.options.enableDetailedErrors && result.detail !== undefined ? ` ${result.detail}` : ''
@@ -399,9 +401,14 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     this.finish({ error, close: null })
   }
 
-  /** True while a stateful connection waits for its client to reconnect. */
+  /**
+   * A stateful connection accepts its client back on a new WebSocket: after
+   * its old one dropped, and also while the old one still looks open here.
+   * The client may see its socket die before the server does (a half-open TCP
+   * connection); the token proves ownership, so the new socket takes over.
+   */
   get canReattach (): boolean {
-    return this.detachedAt !== 0 && this.state === State.Connected
+    return this.stateful !== null && this.state === State.Connected
   }
 
   /**
@@ -411,6 +418,15 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
    */
   reattach (transport: Transport): void {
     const stateful = this.stateful!
+    if (this.detachedAt === 0) {
+      // The old socket is still open here: cut it loose first, so nothing it
+      // still reads or its closing reaches this connection, then close it.
+      // What we wrote to it and the client missed is unacknowledged: replayed below.
+      const previous = this.transport
+      previous.attach(ORPHANED)
+      previous.close()
+      this.log.debug('stateful reconnect replaces a WebSocket that is still open')
+    }
     this.transport = transport
     this.detachedAt = 0
     this.detachError = undefined
@@ -528,8 +544,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
       return Promise.reject(new Error(`Connection '${this.connectionId}' disconnected.`))
     }
     return new Promise((resolve, reject) => {
-      // Date.now(), not the heartbeat's clock: that one lags by up to a tick and would end the wait early.
-      const id = this.clientResults.add(method, Date.now() + this.options.clientResultTimeout, resolve, reject)
+      // The clock, not the heartbeat's cached time: that lags by up to a tick and would end the wait early.
+      const id = this.clientResults.add(method, this.store.clock() + this.options.clientResultTimeout, resolve, reject)
       try {
         this.sendMessage({ type: MessageType.Invocation, invocationId: id, target: method, arguments: args })
       } catch (err) {

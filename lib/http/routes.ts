@@ -114,7 +114,8 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
       }
       if (!('pending' in slot)) {
         if (slot.canReattach) {
-          // A stateful-reconnect client coming back after its WebSocket dropped.
+          // A stateful-reconnect client coming back on a new WebSocket, even if
+          // its old one still looks open here: the token proves it is the owner.
           upgrades.set(request, slot)
           done()
           return
@@ -139,7 +140,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
           openConnection(store, route, request, new ServerSentEventsTransport(reply), slot.connectionId, slot.token)
           return reply
         }
-        openConnection(store, route, request, new LongPollingTransport(store.now), slot.connectionId, slot.token)
+        openConnection(store, route, request, new LongPollingTransport(store), slot.connectionId, slot.token)
         // The first poll answers at once: the client's start() waits for it.
         return reply.code(200).headers(NO_CACHE).type('application/octet-stream').send(Buffer.alloc(0))
       }

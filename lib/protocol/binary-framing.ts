@@ -1,6 +1,6 @@
+import { PendingBytes, type PendingMemory } from './pending-bytes.js'
 import { messageTooLarge, ProtocolError } from './protocol-error.js'
 
-const EMPTY = Buffer.alloc(0)
 /** The client refuses lengths of 2 GiB and more (5 varint bytes, the last at most 7). */
 const MAX_LENGTH = 0x7fffffff
 
@@ -26,52 +26,111 @@ export function frameBinary (payload: Uint8Array): Buffer {
   return out
 }
 
+/** A prefix is at most 5 bytes: 7 bits each, up to 2^31 - 1. */
+const MAX_PREFIX_BYTES = 5
+
+/** Where a message's body starts and how long it is; null while the prefix itself is cut. */
+interface Prefix {
+  bodyStart: number
+  length: number
+}
+
+function readPrefix (data: Buffer, offset: number): Prefix | null {
+  let length = 0
+  let shift = 0
+  let cursor = offset
+  while (cursor < data.length) {
+    const byte = data[cursor++]!
+    if (shift === 28 && byte > 7) throw new ProtocolError('Messages bigger than 2GB are not supported.')
+    length += (byte & 0x7f) * 2 ** shift
+    if ((byte & 0x80) === 0) return { bodyStart: cursor, length }
+    shift += 7
+    if (shift > 28) throw new ProtocolError('Cannot read message size.')
+  }
+  return null
+}
+
 /**
  * Splits a byte stream into length-prefixed messages. A message may span
  * chunks; the size limit is checked on the prefix, before the body is buffered.
  */
 export class BinaryMessageSplitter {
-  private pending: Buffer = EMPTY
+  /**
+   * The unfinished message (prefix included) in one growable buffer: each
+   * byte is copied once, plus the doublings, however it is chunked. Messages
+   * that arrive whole are handed out as views into the chunk, without a copy.
+   */
+  private readonly pending: PendingBytes
   private readonly maxMessageSize: number
 
   constructor (maxMessageSize: number | null) {
     this.maxMessageSize = maxMessageSize ?? MAX_LENGTH
+    this.pending = new PendingBytes(this.maxMessageSize + MAX_PREFIX_BYTES)
   }
 
-  /** Appends each whole message body of `chunk` to `out` (views into the data). */
+  /**
+   * Appends each whole message body of `chunk` to `out`: views into the chunk
+   * or into a buffer the splitter no longer writes to.
+   */
   split (chunk: Buffer, out: Buffer[]): void {
-    let data = chunk
-    if (this.pending.length > 0) {
-      data = Buffer.concat([this.pending, chunk])
-      this.pending = EMPTY
-    }
-    let offset = 0
-    while (offset < data.length) {
-      let length = 0
-      let shift = 0
-      let cursor = offset
-      let complete = false
-      while (cursor < data.length) {
-        const byte = data[cursor++]!
-        if (shift === 28 && byte > 7) throw new ProtocolError('Messages bigger than 2GB are not supported.')
-        length += (byte & 0x7f) * 2 ** shift
-        if ((byte & 0x80) === 0) {
-          complete = true
+    try {
+      let offset = this.pending.length > 0 ? this.finishPending(chunk, out) : 0
+      // The final size of a message cut at the end of the chunk, once its prefix is whole.
+      let total: number | undefined
+      while (offset < chunk.length) {
+        const prefix = readPrefix(chunk, offset)
+        if (prefix === null) break
+        this.checkLength(prefix.length)
+        const end = prefix.bodyStart + prefix.length
+        if (end > chunk.length) {
+          total = end - offset
           break
         }
-        shift += 7
-        if (shift > 28) throw new ProtocolError('Cannot read message size.')
+        out.push(chunk.subarray(prefix.bodyStart, end))
+        offset = end
       }
-      if (!complete) break
-      if (length > this.maxMessageSize) throw messageTooLarge(this.maxMessageSize)
-      if (data.length - cursor < length) break
-      out.push(data.subarray(cursor, cursor + length))
-      offset = cursor + length
+      if (offset < chunk.length) this.pending.append(chunk.subarray(offset), total)
+    } catch (err) {
+      // Nothing of a refused message stays buffered.
+      this.pending.reset()
+      throw err
     }
-    if (offset < data.length) this.pending = Buffer.from(data.subarray(offset))
+  }
+
+  /** Completes the pending message from the start of `chunk`; returns how many bytes of it were used. */
+  private finishPending (chunk: Buffer, out: Buffer[]): number {
+    const pending = this.pending
+    let used = 0
+    let prefix = readPrefix(pending.bytes(), 0)
+    // A cut prefix holds no body bytes yet: finish it byte by byte (at most 4 more).
+    while (prefix === null && used < chunk.length) {
+      pending.append(chunk.subarray(used, ++used), MAX_PREFIX_BYTES)
+      prefix = readPrefix(pending.bytes(), 0)
+    }
+    if (prefix === null) return used
+    this.checkLength(prefix.length)
+    const total = prefix.bodyStart + prefix.length
+    const take = Math.min(chunk.length - used, total - pending.length)
+    pending.append(chunk.subarray(used, used + take), total)
+    used += take
+    if (pending.length === total) {
+      out.push(pending.bytes().subarray(prefix.bodyStart))
+      // Dropped, not reused: the view just handed out must stay intact.
+      pending.reset()
+    }
+    return used
+  }
+
+  private checkLength (length: number): void {
+    if (length > this.maxMessageSize) throw messageTooLarge(this.maxMessageSize)
   }
 
   get hasPartialMessage (): boolean {
     return this.pending.length > 0
+  }
+
+  /** What the unfinished message costs (tests and diagnostics). */
+  get memory (): PendingMemory {
+    return this.pending.memory
   }
 }

@@ -1,5 +1,7 @@
+import { isUtf8 } from 'node:buffer'
 import type { HubProtocol, TransferFormat } from './hub-protocol.js'
 import { safeJsonParse } from './json.js'
+import { PendingBytes, type PendingMemory } from './pending-bytes.js'
 import { ProtocolError } from './protocol-error.js'
 import { RECORD_SEPARATOR, RECORD_SEPARATOR_CHAR } from './text-framing.js'
 
@@ -18,18 +20,60 @@ export type HandshakeScan =
   | { done: true, request: string, rest: Buffer }
 
 /**
- * Finds the handshake record (always JSON, also for MessagePack) in what has
- * arrived so far. Bytes after its separator already belong to the hub protocol.
+ * Collects the handshake record (always JSON, also for MessagePack) across
+ * chunks. Bytes after its separator already belong to the hub protocol and
+ * are returned as `rest`. The unfinished record is kept in one growable buffer
+ * and each chunk is searched on its own, so a handshake trickled one byte per
+ * frame costs linear work, and never more than the size limit in memory.
  */
-export function scanHandshake (buffered: Buffer, maxSize: number | null): HandshakeScan {
-  const end = buffered.indexOf(RECORD_SEPARATOR)
-  if (end === -1) {
-    if (maxSize !== null && buffered.length > maxSize) throw new ProtocolError(HANDSHAKE_CANCELED)
-    return { done: false }
+export class HandshakeReader {
+  private readonly pending: PendingBytes
+  private readonly maxSize: number
+
+  constructor (maxSize: number | null) {
+    this.maxSize = maxSize ?? Number.POSITIVE_INFINITY
+    this.pending = new PendingBytes(this.maxSize)
   }
-  // The separator counts toward the limit, as in ASP.NET.
-  if (maxSize !== null && end >= maxSize) throw new ProtocolError(HANDSHAKE_CANCELED)
-  return { done: true, request: buffered.toString('utf8', 0, end), rest: buffered.subarray(end + 1) }
+
+  /**
+   * Throws a `ProtocolError` whose message is the handshake error to answer:
+   * HANDSHAKE_CANCELED once the record passes the limit, HANDSHAKE_UNEXPECTED
+   * when it is not UTF-8 (ASP.NET's JSON reader fails on it).
+   */
+  read (chunk: Buffer): HandshakeScan {
+    const pending = this.pending
+    const end = chunk.indexOf(RECORD_SEPARATOR)
+    if (end === -1) {
+      if (pending.length + chunk.length > this.maxSize) this.refuse()
+      pending.append(chunk)
+      return { done: false }
+    }
+    // The separator counts toward the limit, as in ASP.NET.
+    if (pending.length + end >= this.maxSize) this.refuse()
+    let record = chunk.subarray(0, end)
+    if (pending.length > 0) {
+      pending.append(record)
+      record = pending.bytes()
+      pending.reset()
+    }
+    if (!isUtf8(record)) throw new ProtocolError(HANDSHAKE_UNEXPECTED)
+    return { done: true, request: record.toString('utf8'), rest: chunk.subarray(end + 1) }
+  }
+
+  private refuse (): never {
+    this.pending.reset()
+    throw new ProtocolError(HANDSHAKE_CANCELED)
+  }
+
+  /** What the unfinished handshake costs (tests and diagnostics). */
+  get memory (): PendingMemory {
+    return this.pending.memory
+  }
+}
+
+/** Finds the handshake record in one buffer holding everything received so far. */
+export function scanHandshake (buffered: Buffer, maxSize: number | null): HandshakeScan {
+  return new HandshakeReader(maxSize).read(buffered)
 }
 
 export type HandshakeResult =

@@ -1,8 +1,21 @@
-import { messageTooLarge } from './protocol-error.js'
+import { isUtf8 } from 'node:buffer'
+import { PendingBytes, type PendingMemory } from './pending-bytes.js'
+import { messageTooLarge, ProtocolError } from './protocol-error.js'
 
 /** Ends every record of the JSON protocol and of the handshake. */
 export const RECORD_SEPARATOR = 0x1e
 export const RECORD_SEPARATOR_CHAR = '\u001e'
+
+/**
+ * Text records must be UTF-8, as ASP.NET's JSON reader requires. Checked here,
+ * once per record and for every transport, so a bad record closes the
+ * connection with SignalR's Close message (the plugin turns ws's own check on
+ * text frames off: it would drop the socket and log an error instead).
+ */
+function decodeRecord (bytes: Buffer): string {
+  if (!isUtf8(bytes)) throw new ProtocolError('The record is not valid UTF-8.')
+  return bytes.toString('utf8')
+}
 
 
 /**
@@ -13,59 +26,65 @@ export const RECORD_SEPARATOR_CHAR = '\u001e'
  */
 export class TextRecordSplitter {
   /**
-   * Chunks of an unfinished record. They are joined only once its separator
-   * arrives, so a record trickling in byte by byte costs linear, not
-   * quadratic, work.
+   * The unfinished record, in one growable buffer: a record trickling in byte
+   * by byte costs linear work and at most twice its size in memory. Records
+   * that arrive whole are decoded straight from the chunk, without a copy.
    */
-  private pending: Buffer[] = []
-  private pendingLength = 0
+  private readonly pending: PendingBytes
   private readonly maxRecordSize: number
 
   constructor (maxRecordSize: number | null) {
     this.maxRecordSize = maxRecordSize ?? Number.POSITIVE_INFINITY
+    // An unterminated record may hold exactly the limit (its separator would then be refused).
+    this.pending = new PendingBytes(this.maxRecordSize)
   }
 
   /** Appends each whole record of `chunk` (without its separator) to `out`. */
   split (chunk: Buffer, out: string[]): void {
-    let end = chunk.indexOf(RECORD_SEPARATOR)
-    if (end === -1) {
-      this.keep(chunk)
-      return
-    }
-    let data = chunk
     let start = 0
-    if (this.pendingLength > 0) {
-      // The first separator ends the pending record: join it once, then go on in `chunk`.
-      const head = this.pendingLength
-      data = Buffer.concat([...this.pending, chunk], head + chunk.length)
-      this.pending = []
-      this.pendingLength = 0
-      end += head
+    let end = chunk.indexOf(RECORD_SEPARATOR)
+    if (this.pending.length > 0) {
+      if (end === -1) {
+        this.keep(chunk)
+        return
+      }
+      // The first separator ends the pending record.
+      if (this.pending.length + end >= this.maxRecordSize) this.refuse()
+      this.pending.append(chunk.subarray(0, end))
+      const record = this.pending.bytes()
+      this.pending.reset()
+      out.push(decodeRecord(record))
+      start = end + 1
+      end = chunk.indexOf(RECORD_SEPARATOR, start)
     }
     while (end !== -1) {
       // As in ASP.NET, the separator counts: record + RS must fit in the limit.
-      if (end - start >= this.maxRecordSize) throw messageTooLarge(this.maxRecordSize)
-      out.push(data.toString('utf8', start, end))
+      if (end - start >= this.maxRecordSize) this.refuse()
+      out.push(decodeRecord(chunk.subarray(start, end)))
       start = end + 1
-      end = data.indexOf(RECORD_SEPARATOR, start)
+      end = chunk.indexOf(RECORD_SEPARATOR, start)
     }
-    if (start < data.length) this.keep(data.subarray(start))
+    if (start < chunk.length) this.keep(chunk.subarray(start))
   }
 
   private keep (part: Buffer): void {
-    if (this.pendingLength + part.length > this.maxRecordSize) {
-      // Nothing of a refused record stays buffered.
-      this.pending = []
-      this.pendingLength = 0
-      throw messageTooLarge(this.maxRecordSize)
-    }
-    // Copy so the caller's (possibly pooled) chunk is not retained.
-    this.pending.push(Buffer.from(part))
-    this.pendingLength += part.length
+    if (this.pending.length + part.length > this.maxRecordSize) this.refuse()
+    this.pending.append(part)
+  }
+
+  /** Nothing of a refused record stays buffered. */
+  private refuse (): never {
+    this.pending.reset()
+    throw messageTooLarge(this.maxRecordSize)
   }
 
   /** True when an unfinished record is buffered (a protocol error at end of stream). */
   get hasPartialRecord (): boolean {
-    return this.pendingLength > 0
+    return this.pending.length > 0
+  }
+
+  /** What the unfinished record costs (tests and diagnostics). */
+  get memory (): PendingMemory {
+    return this.pending.memory
   }
 }

@@ -34,10 +34,13 @@ export class LongPollingTransport extends HttpTransportBase implements Transport
   private idleSince: number
   private drainRequested = false
   private closed = false
+  /** The heartbeat's time (the connection store), so idle time is measured on the plugin's one clock. */
+  private readonly clock: { readonly now: number }
 
-  constructor (now: number) {
+  constructor (clock: { readonly now: number }) {
     super()
-    this.idleSince = now
+    this.clock = clock
+    this.idleSince = clock.now
   }
 
   send (data: Buffer): void {
@@ -75,7 +78,7 @@ export class LongPollingTransport extends HttpTransportBase implements Transport
     reply.raw.once('close', () => {
       if (this.poll === reply) {
         this.poll = null
-        this.idleSince = Date.now()
+        this.idleSince = this.clock.now
       }
     })
     return reply
@@ -123,7 +126,7 @@ export class LongPollingTransport extends HttpTransportBase implements Transport
     this.queue = []
     this.queued = 0
     this.poll = null
-    this.idleSince = Date.now()
+    this.idleSince = this.clock.now
     reply.code(200).headers(NO_CACHE).type('application/octet-stream').send(body)
     if (this.drainRequested) {
       this.drainRequested = false

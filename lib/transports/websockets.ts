@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { Socket } from 'node:net'
 import type { SerializedMessage } from '../lifetime/serialized-message.js'
@@ -6,6 +7,7 @@ import type { Transport, TransportOwner } from './transport.js'
 import { encodeFrame, encodeTextFrame } from './websocket-frame.js'
 
 const kOwner = Symbol('fastify-signalr.transportOwner')
+const kSocket = Symbol('fastify-signalr.socket')
 const TEXT_FRAME = { binary: false }
 const BINARY_FRAME = { binary: true }
 const FORMATS: readonly TransferFormat[] = Object.freeze(['Text', 'Binary'])
@@ -26,6 +28,55 @@ interface WsSender {
 
 /** Payloads up to this size are copied into one frame buffer: one write beats ws's header + payload pair. */
 const DIRECT_COPY_LIMIT = 16 * 1024
+
+/** ws's default, kept when messages may be of any size. */
+const WS_DEFAULT_FRAGMENTS = 16 * 1024
+/** The smallest pieces a well-behaved client cuts a message into (.NET clients send 4 KiB pipe segments). */
+const CLIENT_FRAGMENT_SIZE = 4096
+
+/**
+ * How many fragments one WebSocket message may come in. ws keeps each
+ * fragment as a Buffer (about 100 bytes of bookkeeping) until the message is
+ * whole, so its default of 16 384 lets one-byte fragments cost a hundred times
+ * their payload. Enough for a payload-sized message in 4 KiB pieces.
+ */
+export function fragmentLimit (maxPayload: number): number {
+  return maxPayload === 0 ? WS_DEFAULT_FRAGMENTS : Math.max(64, Math.ceil(maxPayload / CLIENT_FRAGMENT_SIZE))
+}
+
+/**
+ * The ws server options when the plugin registers @fastify/websocket itself.
+ * UTF-8 is checked by the text framing instead (per record, for every
+ * transport), so a bad text frame ends in SignalR's Close message rather than
+ * a dropped socket and an error log.
+ */
+export function webSocketServerOptions (maxPayload: number): { maxPayload: number, maxFragments: number, skipUTF8Validation: boolean } {
+  return { maxPayload, maxFragments: fragmentLimit(maxPayload), skipUTF8Validation: true }
+}
+
+/** Raises the fragment limit of a ws server whose payload limit was raised (0 stays unlimited). */
+export function raiseFragmentLimit (options: { maxFragments?: number }, maxPayload: number): void {
+  const current = options.maxFragments
+  if (current !== undefined && current !== 0) options.maxFragments = Math.max(current, fragmentLimit(maxPayload))
+}
+
+/**
+ * @fastify/websocket's errorHandler when the plugin registers it. ws reports a
+ * client's protocol violation (too many fragments, too large, bad opcode) as
+ * an error with a `WS_ERR_*` code and is already closing the socket with the
+ * matching close code: a hostile client must not be able to fill the log, so
+ * that is one debug line. Anything else is logged and the socket dropped, as
+ * @fastify/websocket does by default.
+ */
+export function onWebSocketError (error: Error, socket: WebSocket, request: FastifyRequest): void {
+  const code = (error as { code?: unknown }).code
+  if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
+    request.log.debug({ code, reason: error.message }, 'websocket protocol error from the client')
+    return
+  }
+  request.log.error(error)
+  socket.terminate()
+}
 
 function senderOf (socket: WebSocket): WsSender | null {
   const sender = (socket as unknown as { _sender?: Partial<WsSender> })._sender
@@ -56,6 +107,16 @@ function socketOnClose (this: OwnedSocket, code: number): void {
   }
   transport.owner?.onTransportClose(error)
   transport.resolveClosed?.()
+}
+
+/**
+ * Runs before ws echoes a client's close frame: ASP.NET answers every client
+ * close with 1000, and @aspnet/signalr 1.0 reports anything else (ws would
+ * echo the client's code, or no code: 1005) as an error from stop().
+ */
+function receiverOnConclude (this: { [kSocket]?: WebSocket }): void {
+  const socket = this[kSocket]
+  if (socket !== undefined && socket.readyState === 1 /* OPEN */) socket.close(CLOSE_NORMAL)
 }
 
 function socketOnError (this: OwnedSocket): void {
@@ -96,6 +157,11 @@ export class WebSocketTransport implements Transport {
     socket.on('message', socketOnMessage as (this: WebSocket, data: Buffer) => void)
     socket.on('close', socketOnClose as (this: WebSocket, code: number) => void)
     socket.on('error', socketOnError as (this: WebSocket) => void)
+    const receiver = (socket as unknown as { _receiver?: NodeJS.EventEmitter & { [kSocket]?: WebSocket } })._receiver
+    if (receiver !== undefined && typeof receiver.prependListener === 'function') {
+      receiver[kSocket] = socket
+      receiver.prependListener('conclude', receiverOnConclude)
+    }
   }
 
   attach (owner: TransportOwner): void {

@@ -30,7 +30,7 @@ const WAIT_MS = 15_000
 
 if (!existsSync(CHROMIUM)) {
   throw new Error(`Chromium not found at ${CHROMIUM}. Install Debian's chromium package ` +
-    '(apt-get install -y chromium; .ci/run does this) or set CHROMIUM_PATH. ' +
+    '(apt-get install -y chromium; npm test does this) or set CHROMIUM_PATH. ' +
     'This test must not be skipped.')
 }
 

@@ -1,9 +1,12 @@
+import { once } from 'node:events'
 import t from 'tap'
 import { z } from 'zod'
 import type { WebSocket } from 'ws'
 import { defineHub } from '../../lib/index.js'
 import { startApp } from '../helpers/app.js'
+import { collect } from '../helpers/clients.js'
 import { connectCell } from '../helpers/matrix.js'
+import { startTcpProxy } from '../helpers/tcp-proxy.js'
 
 const WS_JSON = { transport: 'WebSockets', protocol: 'json', name: 'WebSockets/json' } as const
 const WS_MSGPACK = { transport: 'WebSockets', protocol: 'messagepack', name: 'WebSockets/messagepack' } as const
@@ -112,4 +115,54 @@ t.test('a dropped stateful connection that never comes back ends after the disco
   await disconnected
   t.equal(state.connected, 0)
   void app
+})
+
+t.test('a new WebSocket takes over while the old one still looks open on the server (half-open TCP)', async (t) => {
+  const state = { pushed: [] as number[], connected: 0, disconnected: 0 }
+  const hub = defineHub({
+    methods: {
+      Push: {
+        args: [z.number()],
+        async handler (hub, n) {
+          state.pushed.push(n)
+          await hub.clients.caller.send('Echo', n)
+        }
+      },
+      Pushed: { args: [], handler: () => state.pushed }
+    },
+    onConnected () { state.connected++ },
+    onDisconnected () { state.disconnected++ }
+  })
+  const { app } = await startApp(t, (app) => { app.mapHub('/hub', hub, { allowStatefulReconnects: true }) })
+  const serverSockets: WebSocket[] = []
+  ;(app as unknown as { websocketServer: { on (e: string, f: (s: WebSocket) => void): void } })
+    .websocketServer.on('connection', (socket) => { serverSockets.push(socket) })
+  // The client reaches the server through a proxy that can fail on the client's side only.
+  const proxy = await startTcpProxy(t, (app.server.address() as { port: number }).port)
+  const c = await connectCell(t, `http://127.0.0.1:${proxy.port}/hub`, WS_JSON, { statefulReconnect: true })
+  const echoes = collect(c, 'Echo')
+  let closedWith: Error | undefined | null = null
+  c.onclose((error) => { closedWith = error })
+
+  const sends: Array<Promise<void>> = []
+  for (let i = 0; i < 100; i++) {
+    // The client sees its socket die; the server's end of it stays open and silent.
+    if (i === 40) proxy.cutClientsOnly()
+    sends.push(c.send('Push', i))
+  }
+  await Promise.all(sends)
+  const all = Array.from({ length: 100 }, (_, i) => i)
+  t.same(await c.invoke('Pushed'), all, 'every client message arrived exactly once, in order')
+  t.same(echoes, all.map((i) => [i]), 'every server message arrived exactly once, in order')
+  t.equal(closedWith, null, 'the client never gave up')
+  t.equal(c.state, 'Connected')
+  t.equal(serverSockets.length, 2, 'the client reconnected and its new WebSocket was accepted')
+  t.equal(state.connected, 1, 'the same logical connection: onConnected ran once')
+  t.equal(state.disconnected, 0, 'onDisconnected did not run')
+  const old = serverSockets[0]!
+  t.ok(old.readyState === old.CLOSING || old.readyState === old.CLOSED, 'the old WebSocket is being closed by the server')
+  // Its peer never answers the close frame, so the server's close timeout ends it.
+  if (old.readyState !== old.CLOSED) await once(old, 'close')
+  t.equal(c.state, 'Connected', 'closing the old socket does not touch the connection')
+  t.same(await c.invoke('Pushed'), all, 'and it still answers')
 })

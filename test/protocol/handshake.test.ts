@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  HANDSHAKE_OK, handshakeError, negotiateHandshake, scanHandshake, type HandshakeResult
+  HANDSHAKE_OK, HandshakeReader, handshakeError, negotiateHandshake, scanHandshake, type HandshakeResult, type HandshakeScan
 } from '../../lib/protocol/handshake.js'
 import type { HubProtocol } from '../../lib/protocol/hub-protocol.js'
 import { resolveProtocols } from '../../lib/protocol/index.js'
@@ -165,4 +165,43 @@ t.test('handshake size limit: Handshake was canceled.', async (t) => {
   t.match(scanHandshake(Buffer.from(request('json', 1) + RS + 'y'.repeat(1000)), 32), { done: true },
     'what follows the handshake does not count toward its limit')
   t.match(scanHandshake(Buffer.from('x'.repeat(100_000) + RS), null), { done: true }, 'null: no limit')
+})
+
+t.test('HandshakeReader: a handshake trickled one byte per chunk', async (t) => {
+  const request = JSON.stringify({ protocol: 'json', version: 1, padding: 'p'.repeat(20_000) })
+  const bytes = Buffer.from(request + RS + 'rest', 'utf8')
+  const reader = new HandshakeReader(null)
+  let scan: HandshakeScan = { done: false }
+  let i = 0
+  for (; i < bytes.length && !scan.done; i++) scan = reader.read(bytes.subarray(i, i + 1))
+  t.same(scan, { done: true, request, rest: Buffer.alloc(0) }, 'the record is whole and nothing after the separator was read yet')
+  t.equal(i, request.length + 1)
+  const held = reader.memory
+  t.equal(held.buffered, 0, 'released once the record is out')
+  t.ok(held.allocations <= Math.ceil(Math.log2(request.length / 256)) + 1, `${held.allocations} allocations, not one per chunk`)
+  t.ok(held.copied <= 3 * request.length, `linear copying: ${held.copied} bytes for ${request.length}`)
+})
+
+t.test('HandshakeReader: the rest of the chunk that ends the handshake belongs to the hub protocol', async (t) => {
+  const reader = new HandshakeReader(100)
+  t.same(reader.read(Buffer.from('{"protocol":')), { done: false })
+  t.ok(reader.memory.buffered > 0)
+  const scan = reader.read(Buffer.from(`"json","version":1}${RS}{"type":6}${RS}`))
+  t.same(scan, { done: true, request: '{"protocol":"json","version":1}', rest: Buffer.from(`{"type":6}${RS}`) })
+})
+
+t.test('HandshakeReader: the limit counts the bytes of every chunk', async (t) => {
+  const reader = new HandshakeReader(10)
+  t.same(reader.read(Buffer.from('x'.repeat(10))), { done: false }, 'exactly the limit without a separator: wait')
+  t.throws(() => reader.read(Buffer.from('x')), { constructor: ProtocolError, message: CANCELED })
+  t.equal(reader.memory.retained, 0, 'nothing of a refused handshake stays buffered')
+  const ending = new HandshakeReader(10)
+  t.same(ending.read(Buffer.from('x'.repeat(10))), { done: false })
+  t.throws(() => ending.read(Buffer.from(RS)), { constructor: ProtocolError, message: CANCELED }, 'record + RS must fit')
+})
+
+t.test('HandshakeReader: a handshake that is not UTF-8 gets the unexpected-error answer', async (t) => {
+  const reader = new HandshakeReader(null)
+  t.same(reader.read(Buffer.from('{"protocol":"json\xff', 'latin1')), { done: false })
+  t.throws(() => reader.read(Buffer.from(`","version":1}${RS}`)), { constructor: ProtocolError, message: UNEXPECTED })
 })

@@ -132,3 +132,57 @@ t.test('state after an error', async (t) => {
     t.same(split(splitter, `next${RS}`), ['next'])
   })
 })
+
+t.test('memory: a record trickled one byte per chunk', async (t) => {
+  const size = 100_000
+  const record = Buffer.alloc(size, 0x61)
+  const splitter = new TextRecordSplitter(null)
+  const out: string[] = []
+  for (let i = 0; i < size; i++) splitter.split(record.subarray(i, i + 1), out)
+  const held = splitter.memory
+  t.equal(held.buffered, size, 'every byte is held once')
+  t.ok(held.retained >= size && held.retained <= 2 * size, `one buffer at most twice the bytes (${held.retained} for ${size})`)
+  t.ok(held.allocations <= Math.ceil(Math.log2(size / 256)) + 1, `the buffer doubles: ${held.allocations} allocations, not one per chunk`)
+  t.ok(held.copied <= 3 * size, `linear copying: ${held.copied} bytes copied for ${size}`)
+  splitter.split(Buffer.from(RS), out)
+  t.same(out, ['a'.repeat(size)])
+  t.same({ buffered: splitter.memory.buffered, retained: splitter.memory.retained }, { buffered: 0, retained: 0 },
+    'the buffer is released once the record is out')
+})
+
+t.test('memory: one allocation per record that spans chunks', async (t) => {
+  const splitter = new TextRecordSplitter(1000)
+  const out: string[] = []
+  const records = 500
+  for (let i = 0; i < records; i++) {
+    const text = `{"type":1,"target":"m","arguments":[${i}]}`
+    // Cut every record in three, the separator travelling with the next record's head.
+    const bytes = Buffer.from(text + RS)
+    splitter.split(bytes.subarray(0, 5), out)
+    splitter.split(bytes.subarray(5, 20), out)
+    splitter.split(bytes.subarray(20), out)
+  }
+  t.equal(out.length, records)
+  t.equal(out[records - 1], `{"type":1,"target":"m","arguments":[${records - 1}]}`)
+  t.equal(splitter.memory.allocations, records, 'the pieces of a record are joined into one buffer, once')
+})
+
+t.test('memory: the buffer never outgrows the limit', async (t) => {
+  const splitter = new TextRecordSplitter(1000)
+  for (let i = 0; i < 1000; i++) splitter.split(Buffer.from('x'), [])
+  t.equal(splitter.memory.buffered, 1000)
+  t.equal(splitter.memory.retained, 1000, 'the last doubling stops at the limit')
+  t.throws(() => splitter.split(Buffer.from('x'), []), tooLarge(1000))
+  t.equal(splitter.memory.retained, 0, 'a refused record releases its buffer')
+})
+
+t.test('a record that is not UTF-8 is a ProtocolError; the records before it were delivered', async (t) => {
+  const bad = Buffer.concat([Buffer.from(`ok${RS}`), Buffer.from([0x7b, 0xff, 0x7d, RECORD_SEPARATOR]), Buffer.from(`after${RS}`)])
+  const out: string[] = []
+  t.throws(() => new TextRecordSplitter(null).split(bad, out), { constructor: ProtocolError, message: 'The record is not valid UTF-8.' })
+  t.same(out, ['ok'])
+  const joined = new TextRecordSplitter(null)
+  t.same(split(joined, Buffer.from([0x61, 0xc3])), [], 'a character cut at the chunk end is not judged yet')
+  t.throws(() => split(joined, Buffer.from([0x28, RECORD_SEPARATOR])), { constructor: ProtocolError, message: 'The record is not valid UTF-8.' }, 'but it must be completed by the record\'s next bytes')
+  t.equal(joined.hasPartialRecord, false)
+})
