@@ -106,7 +106,7 @@ attack('deep arguments are refused before the handler, in both protocols', async
   mp.send(invocationWithRawArg('1', 'Echo', nestedMessagePack(100)))
   const refused = await mp.next()
   t.same(refused.slice(0, 4), [3, {}, '1', 1], 'MessagePack: a 100-deep argument gets a completion error')
-  t.match(refused[4], TOO_DEEP_64)
+  t.match(refused[4], TOO_DEEP_64, 'naming the limit')
   mp.send(invocationWithRawArg('2', 'Echo', nestedMessagePack(64)))
   t.same((await mp.next()).slice(2), ['2', 3, nested(64)], 'MessagePack: 64 levels are echoed')
 
@@ -133,6 +133,14 @@ attack('deep values in client results and upload streams are refused', async (t)
   raw.sendText(`{"type":2,"invocationId":"u1","item":${nestedJson(6000)}}\u001e{"type":3,"invocationId":"u1"}\u001e`)
   t.match((await nextCompletion(raw, '2')).error, `Stream item is invalid: ${TOO_DEEP_64}`,
     'a deep upload stream item fails the stream, and the hub method with it')
+
+  const mp = await rawMessagePack(t, `${server.wsUrl}/values`)
+  mp.send(plainPackr.pack([1, {}, '1', 'Upload', [], ['u1']]))
+  mp.send(Buffer.concat([Buffer.from([0x94, 0x02, 0x80, 0xa2, 0x75, 0x31]), nestedMessagePack(100)]))
+  mp.send(plainPackr.pack([3, {}, 'u1', 2]))
+  const upload = await mp.next()
+  t.same(upload.slice(0, 4), [3, {}, '1', 1], 'MessagePack: a 100-deep upload stream item fails the invocation')
+  t.match(upload[4], `Stream item is invalid: ${TOO_DEEP_64}`, 'naming the limit')
 
   // The official clients, answering with values deeper than the limit.
   for (const cell of [JSON_CELL, MSGPACK_CELL]) {
