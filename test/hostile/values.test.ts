@@ -164,6 +164,8 @@ attack('values the server cannot write fail only their invocation or send', asyn
     t.equal(await client.invoke('MakeBigInt', false), 2 ** 40, `${cell.name}: a safe BigInt is written as a number`)
     t.equal(await client.invoke('BroadcastDeep', 600), `refused: ${OUT_TOO_DEEP}`, `${cell.name}: clients.all.send() rejects`)
     t.equal(await client.invoke('SendBack', { fine: true }), 'sent', `${cell.name}: the caller can still be sent to`)
+    t.equal(await client.invoke('AskWithDeepArgument', 600), `refused: ${OUT_TOO_DEEP}`,
+      `${cell.name}: a client result whose arguments cannot be written rejects at once`)
     const items: unknown[] = []
     const error = await new Promise<Error>((resolve) => {
       client.stream('StreamDeep', 600).subscribe({ next: (item) => { items.push(item) }, complete: () => { resolve(new Error('completed')) }, error: resolve })
