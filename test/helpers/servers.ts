@@ -26,10 +26,18 @@ export interface ChildServer {
  * backplane) and resolves once it prints `READY <port>`. The child is killed
  * in teardown, and when this process exits, whatever happened in between.
  */
-export async function spawnServer (t: Test, redisPort: number, name: string, env: Record<string, string> = {}): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
+export function spawnServer (t: Test, redisPort: number, name: string, env: Record<string, string> = {}): Promise<ChildServer> {
+  return spawnReady(t, name, ['--import', 'tsx', FIXTURE], { REDIS_PORT: String(redisPort), SERVER_NAME: name, PORT: '0', ...env })
+}
+
+/**
+ * Runs `node <args>` from the repository root and resolves once the child
+ * prints `READY <port>`; killed like `spawnServer`'s children.
+ */
+export async function spawnReady (t: Test, name: string, args: string[], env: Record<string, string> = {}): Promise<ChildServer> {
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...process.env, REDIS_PORT: String(redisPort), SERVER_NAME: name, PORT: '0', ...env },
+    env: { ...process.env, ...env },
     // stdin stays open as a lifeline: the child exits when it ends (this process died).
     stdio: ['pipe', 'pipe', 'pipe']
   })
