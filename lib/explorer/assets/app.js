@@ -246,7 +246,8 @@ function renderMethod (hub, method, open) {
   const fields = method.params.map((param, i) => {
     const name = param.kind === 'stream' ? `Argument ${i} (upload stream items)` : `Argument ${i}`
     const schema = param.kind === 'stream' ? { type: 'array', items: param.schema } : param.schema
-    return { param, field: createField(schema, { label: name, optional: param.optional }) }
+    // SignalR sends every argument (the server checks the count), so an optional one still needs a value here.
+    return { param, label: name, field: createField(schema, { label: name }) }
   })
   const results = el('ol', { class: 'results', 'aria-live': 'polite', 'aria-label': `Results of ${method.name}` })
   const summary = el('p', { class: 'form-error', role: 'alert', hidden: true })
@@ -273,10 +274,13 @@ function renderMethod (hub, method, open) {
 
 async function call (hub, method, fields, how, ui) {
   const values = fields.map(({ field }) => field.read())
-  const bad = values.filter((v) => v.errors.length > 0).length
-  ui.summary.hidden = bad === 0
-  ui.summary.textContent = bad === 0 ? '' : `Not sent: ${bad} argument${bad === 1 ? '' : 's'} do not match the schema.`
-  if (bad > 0) return
+  const bad = fields.filter((_f, i) => values[i].errors.length > 0).map(({ label }) => label)
+  ui.summary.hidden = bad.length === 0
+  ui.summary.textContent = bad.length === 0 ? '' : `Not sent: ${bad.join(', ')} ${bad.length === 1 ? 'does' : 'do'} not match the schema.`
+  if (bad.length > 0) {
+    fields[fields.findIndex((_f, i) => values[i].errors.length > 0)].field.focus()
+    return
+  }
   const s = session(hub)
   let connection
   try {
@@ -294,11 +298,9 @@ async function call (hub, method, fields, how, ui) {
       uploads.push({ subject, items: value.map((item) => toWire(item, protocol)) })
       return subject
     }
-    return value === OMITTED ? undefined : toWire(value, protocol)
+    return toWire(value, protocol)
   })
-  // Omitted optional arguments at the end are not sent at all; in the middle they travel as null.
-  while (args.length > 0 && args[args.length - 1] === undefined) args.pop()
-  const sent = args.map((a) => a === undefined ? null : a)
+  const sent = args
   const started = performance.now()
   const shown = show(sent.map((a) => a instanceof signalR.Subject ? '(upload stream)' : a))
   entry(ui.results, 'call', `${how} ${method.name}`, shown)

@@ -83,10 +83,11 @@ export function constraintText (schema, kind) {
   else if (kind === 'const') parts.push(`exactly ${describeValue(s.const)}`)
   else if (type) parts.push(type)
   if (s.format && kind !== 'date') parts.push(s.format)
-  if (s.minLength !== undefined && s.minLength === s.maxLength) parts.push(`exactly ${s.minLength} characters`)
+  const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`
+  if (s.minLength !== undefined && s.minLength === s.maxLength) parts.push(`exactly ${plural(s.minLength, 'character')}`)
   else {
-    if (s.minLength !== undefined) parts.push(`at least ${s.minLength} characters`)
-    if (s.maxLength !== undefined) parts.push(`at most ${s.maxLength} characters`)
+    if (s.minLength !== undefined) parts.push(`at least ${plural(s.minLength, 'character')}`)
+    if (s.maxLength !== undefined) parts.push(`at most ${plural(s.maxLength, 'character')}`)
   }
   if (s.pattern !== undefined && !s.format) parts.push(`matches /${s.pattern}/`)
   const safe = (n) => Math.abs(n) < Number.MAX_SAFE_INTEGER
@@ -95,8 +96,8 @@ export function constraintText (schema, kind) {
   if (s.maximum !== undefined && safe(s.maximum)) parts.push(`≤ ${s.maximum}`)
   if (s.exclusiveMaximum !== undefined) parts.push(`< ${s.exclusiveMaximum}`)
   if (s.multipleOf !== undefined) parts.push(`multiple of ${s.multipleOf}`)
-  if (s.minItems !== undefined) parts.push(`at least ${s.minItems} items`)
-  if (s.maxItems !== undefined) parts.push(`at most ${s.maxItems} items`)
+  if (s.minItems !== undefined) parts.push(`at least ${plural(s.minItems, 'item')}`)
+  if (s.maxItems !== undefined) parts.push(`at most ${plural(s.maxItems, 'item')}`)
   if (s.description) parts.push(`— ${s.description}`)
   return parts.join(' · ')
 }
