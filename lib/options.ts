@@ -169,8 +169,9 @@ const pluginOptionsSchema = z.strictObject({
 function fail (where: string, error: z.ZodError): never {
   const issue = error.issues[0]!
   const name = issue.path.length > 0 ? String(issue.path[0]) : undefined
+  const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => `"${k}"`).join(', ') : ''
   const message = issue.code === 'unrecognized_keys'
-    ? `unknown option ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+    ? (name === undefined ? `unknown option ${keys}` : `option "${name}" has unknown key ${keys}`)
     : `option "${name}" ${issue.message}`
   throw new SignalRError(ERR_OPTION, `fastify-signalr: ${where}: ${message}`)
 }
