@@ -84,7 +84,9 @@ async function connect (hub, settings) {
   const options = {}
   if (settings.transport !== 'auto') options.transport = signalR.HttpTransportType[settings.transport]
   if (settings.token) options.accessTokenFactory = () => settings.token
-  let builder = new signalR.HubConnectionBuilder().withUrl(hub.path, options).configureLogging(signalR.LogLevel.None)
+  // The client names the transport it picked only in its log (its classes are minified).
+  const logger = { log (_level, message) { const m = /Selecting transport '(\w+)'/.exec(message); if (m) s.transport = m[1] } }
+  let builder = new signalR.HubConnectionBuilder().withUrl(hub.path, options).configureLogging(logger)
   if (settings.protocol === 'messagepack') builder = builder.withHubProtocol(new signalR.protocols.msgpack.MessagePackHubProtocol())
   const connection = builder.build()
   s.protocol = settings.protocol
@@ -105,14 +107,9 @@ async function connect (hub, settings) {
     entry(s.log, 'error', 'Connect failed', error.message)
     throw error
   }
-  setStatus(hub, 'connected', `${connection.connectionId} · ${transportName(connection)} · ${settings.protocol}`)
+  setStatus(hub, 'connected', `${connection.connectionId} · ${s.transport ?? 'transport'} · ${settings.protocol}`)
   entry(s.log, 'info', `Connected (${ms(started)})`, `connection id ${connection.connectionId}`)
   return connection
-}
-
-function transportName (connection) {
-  const transport = connection.connection?.transport
-  return transport ? transport.constructor.name.replace(/Transport$/, '') : 'transport'
 }
 
 /** A message from the server: logged, and for client results answered from the page. */
@@ -211,9 +208,9 @@ function renderHub (hub) {
   const settings = () => ({ transport: transport.value, protocol: protocol.value, token: token.value })
   s.settings = settings
   const connectForm = el('form', { class: 'connect-bar', 'aria-label': `Connection to ${hub.name}` },
-    el('label', { for: 'transport', text: 'Transport' }), transport,
-    el('label', { for: 'protocol', text: 'Protocol' }), protocol,
-    el('label', { for: 'token', text: 'Access token' }), token,
+    el('span', { class: 'pair' }, el('label', { for: 'transport', text: 'Transport' }), transport),
+    el('span', { class: 'pair' }, el('label', { for: 'protocol', text: 'Protocol' }), protocol),
+    el('span', { class: 'pair' }, el('label', { for: 'token', text: 'Access token' }), token),
     s.connectButton)
   connectForm.addEventListener('submit', (event) => {
     event.preventDefault()
