@@ -64,12 +64,12 @@ t.test('the explorer lists every hub and method, and search filters them', async
   const { page, pageErrors } = await openExplorer(t)
   t.same(await page.locator('#hub-list .hub-link span').allTextContents(), ['chat', 'kinds'], 'both hubs, not the monitor hub')
   t.same(await page.locator('#hub-list li[data-hub="/kinds"] li a').allTextContents(),
-    ['Scalars', 'Shapes', 'When', 'Bytes', 'Count', 'Sum', 'Fail', 'AskName'])
+    ['Scalars', 'Shapes', 'Loose', 'When', 'Bytes', 'Count', 'Sum', 'Fail', 'AskName'])
   await page.fill('#search', 'sendmessageto')
   t.same(await page.locator('#hub-list li[data-method]:visible a').allTextContents(), ['SendMessageToCaller', 'SendMessageToGroups'])
   t.equal(await page.locator('#hub-list > li[data-hub="/kinds"]').isHidden(), true, 'a hub without matches is hidden')
   await page.fill('#search', '')
-  t.equal(await page.locator('#hub-list li[data-method]:visible').count(), 11)
+  t.equal(await page.locator('#hub-list li[data-method]:visible').count(), 12)
   t.same(pageErrors, [])
 })
 
@@ -143,6 +143,20 @@ t.test('every schema kind: scalars, enum, arrays, objects, optional, nullable, d
   const shaped = JSON.parse((await shapes.locator('.results .entry.ok pre').first().textContent())!)
   t.same(shaped, { list: ['one', 'two'], person: { name: 'Ada', age: 36, email: 'ada@example.com' }, note: 'a note', score: null },
     'array items, object properties with one left out, and a null')
+
+  // Unions and records get a JSON box, checked against the schema too.
+  const loose = await method(page, 'kinds', 'Loose')
+  t.match(await loose.locator('.hint').first().textContent(), 'string | number as JSON')
+  await field(loose, 'Argument 0').fill('true')
+  await field(loose, 'Argument 1').fill('{"a": 1.5}')
+  await loose.getByRole('button', { name: 'Invoke' }).click()
+  await loose.locator('.field-error', { hasText: 'expected string or number, got boolean' }).waitFor()
+  await loose.locator('.field-error', { hasText: 'a: expected integer' }).waitFor()
+  await field(loose, 'Argument 0').fill('42')
+  await field(loose, 'Argument 1').fill('{"a": 1, "b": 2}')
+  await loose.getByRole('button', { name: 'Invoke' }).click()
+  await result(loose, 'ok', 'result')
+  t.same(JSON.parse((await loose.locator('.results .entry.ok pre').first().textContent())!), { key: 42, counts: { a: 1, b: 2 } })
 
   // Dates and bytes over MessagePack: a Date travels as a timestamp, bytes as bin.
   const connectBar = page.getByRole('form', { name: 'Connection to kinds' })
