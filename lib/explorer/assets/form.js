@@ -76,7 +76,7 @@ export function constraintText (schema, kind) {
   const s = schema
   const parts = []
   const type = Array.isArray(s.type) ? s.type.join(' | ') : s.type
-  if (kind === 'date') parts.push('date and time')
+  if (kind === 'date') parts.push('date and time, in your time zone')
   else if (kind === 'binary') parts.push('bytes, as base64')
   else if (kind === 'json') parts.push(type ? `${type} as JSON` : 'any JSON value')
   else if (kind === 'enum') parts.push(`one of ${s.enum.map(describeValue).join(', ')}`)
