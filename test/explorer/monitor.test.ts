@@ -11,6 +11,7 @@ import { chat } from '../../example-app/hubs/chat.js'
 import { kinds } from '../fixtures/explorer-hub.js'
 import { startApp } from '../helpers/app.js'
 import { closed, connect, nextMessage, signalR } from '../helpers/clients.js'
+import { handshakeRequest, negotiateRaw } from '../helpers/raw.js'
 
 const options = {
   explorer: { path: '/signalr' },
@@ -75,6 +76,28 @@ t.test('snapshots count connections, groups, users and traffic of this server', 
   t.equal(after.totalConnections, 2)
   t.same(after.hubs.find((h) => h.name === 'chat')!.groups, [['SignalR Users', 1]])
   await ada1.stop()
+})
+
+t.test('a long-polling client that stops polling is counted as a slow-client close', async (t) => {
+  const { app, baseUrl } = await startApp(t, (app) => {
+    app.mapHub('/chathub', chat, { maximumSendBufferSize: 100 })
+  }, options)
+  const monitor = await connect(t, `${baseUrl}/signalr/monitor`)
+  const { body } = await negotiateRaw(`${baseUrl}/chathub`)
+  const url = `${baseUrl}/chathub?id=${String(body.connectionToken)}`
+  t.equal((await fetch(url)).status, 200, 'the first poll answers at once')
+  t.equal((await fetch(url, { method: 'POST', body: handshakeRequest() })).status, 200)
+  // The client never polls again: what the server sends it waits in its queue.
+  const chatContext = app.signalr.hubContext(chat)
+  // Past 100 bytes waiting, the next send closes it; a few sends are enough.
+  let snapshot = await monitor.invoke('GetSnapshot') as MonitorSnapshot
+  t.equal(snapshot.totalConnections, 1)
+  for (let i = 0; i < 5 && snapshot.totalConnections > 0; i++) {
+    await chatContext.clients.all.send('ReceiveMessage', 'server', 'x'.repeat(200))
+    snapshot = await monitor.invoke('GetSnapshot') as MonitorSnapshot
+  }
+  t.same(snapshot.hubs[0]!.totals.slowClientCloses, 1)
+  t.equal(snapshot.totalConnections, 0)
 })
 
 t.test('with a backplane the snapshot says it shows this server only', async (t) => {
