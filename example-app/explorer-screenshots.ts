@@ -46,8 +46,11 @@ try {
 
   await page.click('#tab-monitor')
   await page.locator('#monitor-content table').first().waitFor()
-  await others[1]!.invoke('SendMessage', 'carol', 'over long polling')
   await page.locator('#stat-connections .tile-value', { hasText: '3' }).waitFor()
+  // Some traffic, so the rates are not all zero.
+  const chatter = setInterval(() => { void others[1]!.invoke('SendMessage', 'carol', 'over long polling') }, 100)
+  await page.locator('#stat-invocations .tile-value').filter({ hasNotText: /^0\.0$/ }).waitFor()
+  clearInterval(chatter)
   await page.mouse.move(0, 0)
   await page.screenshot({ path: docs('monitor.png') })
 
