@@ -14,6 +14,7 @@ export type { ProtocolName } from './protocol/index.js'
 export type { HubContext } from './hub/hub-context.js'
 export type { HubHooks, HookName, InvocationEvent, InvocationResultEvent } from './hub/hooks.js'
 export type { AsyncApiInfo } from './hub/asyncapi.js'
+export type { ExplorerOptions } from './explorer/explorer.js'
 export type { TelemetryOptions } from './telemetry.js'
 export type {
   AnyHubDefinition, ArgSchema, ArgSchemas, ClientMethodSpec, ClientProxy, ClientSpec, ClientStreamSchema,

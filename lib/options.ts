@@ -153,6 +153,12 @@ const pluginOptionsSchema = z.strictObject({
     path: z.string().startsWith('/', 'must start with /'),
     info: z.object({}).loose().optional()
   }, { error: 'must be { path, info? }' }).optional(),
+  explorer: z.strictObject({
+    path: z.string().startsWith('/', 'must start with /'),
+    authorize: z.custom<(request: FastifyRequest) => boolean | Promise<boolean>>((v) => typeof v === 'function', {
+      error: 'must be a function (request) => boolean'
+    }).optional()
+  }, { error: 'must be { path, authorize? }' }).optional(),
   telemetry: z.union([z.literal(false), z.object({}).loose()], { error: 'must be false or { tracerProvider?, meterProvider? }' }).optional(),
   backplane: z.custom<Backplane>(isBackplane, {
     error: 'must be a backplane (publish, subscribe, unsubscribe, close), e.g. redisBackplane({ redis })'
@@ -163,8 +169,9 @@ const pluginOptionsSchema = z.strictObject({
 function fail (where: string, error: z.ZodError): never {
   const issue = error.issues[0]!
   const name = issue.path.length > 0 ? String(issue.path[0]) : undefined
+  const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => `"${k}"`).join(', ') : ''
   const message = issue.code === 'unrecognized_keys'
-    ? `unknown option ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+    ? (name === undefined ? `unknown option ${keys}` : `option "${name}" has unknown key ${keys}`)
     : `option "${name}" ${issue.message}`
   throw new SignalRError(ERR_OPTION, `fastify-signalr: ${where}: ${message}`)
 }
@@ -183,7 +190,7 @@ export function resolvePluginOptions (options: unknown): ResolvedHubOptions {
   const { prefix: _p, logLevel: _l, logSerializers: _ls, ...own } = (options ?? {}) as Record<string, unknown>
   const parsed = pluginOptionsSchema.safeParse(own)
   if (!parsed.success) fail('register', parsed.error)
-  const { backplane: _b, connectionTokenSecret: _s, telemetry: _t, asyncapi: _a, ...hubOptions } = own
+  const { backplane: _b, connectionTokenSecret: _s, telemetry: _t, asyncapi: _a, explorer: _e, ...hubOptions } = own
   return resolve(defaults, hubOptions as HubOptions)
 }
 

@@ -24,6 +24,7 @@ import { resolveProtocols } from './protocol/index.js'
 import { loadTelemetry, type BackplaneCounters, type TelemetryOptions } from './telemetry.js'
 import { onWebSocketError, raiseFragmentLimit, webSocketServerOptions } from './transports/websockets.js'
 import type { ProtocolName } from './protocol/index.js'
+import { registerExplorer, type ExplorerOptions } from './explorer/explorer.js'
 
 /** Options of `app.register(signalr, options)` (AddSignalR + HubOptions). */
 export interface SignalRPluginOptions extends HubOptions {
@@ -39,6 +40,12 @@ export interface SignalRPluginOptions extends HubOptions {
   telemetry?: TelemetryOptions | false
   /** Serves the AsyncAPI document of the mapped hubs at `path` (GET). */
   asyncapi?: { path: string, info?: AsyncApiInfo }
+  /**
+   * Serves the hub explorer and live monitor page at `path` (off by default).
+   * Without `authorize`, only loopback requests may open it.
+   * @example explorer: { path: '/signalr', authorize: (request) => request.user?.role === 'admin' }
+   */
+  explorer?: ExplorerOptions
 }
 
 /** Per-hub overrides for `mapHub(path, hub, options)`. */
@@ -110,6 +117,8 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
   const hooks = new HookRegistry()
   const telemetry = await loadTelemetry((rawOptions as SignalRPluginOptions | undefined)?.telemetry)
   const mapped: AsyncApiHub[] = []
+  /** Hubs of the plugin itself (the explorer's monitor): not listed in AsyncAPI or the explorer. */
+  const hidden = new Set<AnyHubDefinition>()
   const asyncapi = (rawOptions as SignalRPluginOptions | undefined)?.asyncapi
   if (asyncapi !== undefined) {
     // Built per request from the hubs mapped by then, so hubs mapped after register are in it.
@@ -199,7 +208,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
       log: this.log
     })
     paths.add(fullPath)
-    mapped.push({ name: route.runtime.name, path: fullPath, definition: hub, table: route.runtime.table })
+    if (!hidden.has(hub)) mapped.push({ name: route.runtime.name, path: fullPath, definition: hub, table: route.runtime.table })
     store.requireResolution(Math.min(resolved.keepAliveInterval, resolved.clientTimeoutInterval, resolved.handshakeTimeout,
       resolved.disconnectTimeout, resolved.clientResultTimeout, resolved.longPollTimeout))
     const wss = (fastify as unknown as { websocketServer?: { options: { maxPayload: number, maxFragments?: number } } }).websocketServer
@@ -214,6 +223,17 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
     registerHubRoutes(this, store, route)
     return this
   })
+
+  const explorer = (rawOptions as SignalRPluginOptions | undefined)?.explorer
+  if (explorer !== undefined) {
+    await registerExplorer(fastify, explorer, {
+      store,
+      runtimes: () => runtimes.values(),
+      hubs: () => mapped,
+      scaled: backplane !== undefined,
+      hide: (hub) => hidden.add(hub)
+    })
+  }
 }
 
 /**
