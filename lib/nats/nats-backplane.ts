@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Msg, NatsConnection, Status, Subscription } from '@nats-io/transport-node'
 import { newBackplaneStats, type Backplane } from '../backplane/backplane.js'
+import { dropCounter } from '../backplane/drop-log.js'
 import { channelToSubject } from './subjects.js'
 
 export interface NatsBackplaneOptions {
@@ -23,7 +24,6 @@ export interface NatsBackplane extends Backplane {
   setLogger (log: FastifyBaseLogger): void
 }
 
-const LOG_EVERY_MS = 5000
 const EMPTY = new Uint8Array(0)
 
 interface Entry {
@@ -59,7 +59,6 @@ export function createNatsBackplane (nc: NatsConnection, options: NatsBackplaneO
   const entries = new Map<string, Entry>()
   let connected = !nc.isClosed()
   let closed = false
-  let lastLog = 0
   let reconnected: { promise: Promise<void>, resolve: () => void } | null = null
   /** Wakes whatever waits for the connection to come back (or to close for good). */
   const wake = (): void => {
@@ -83,14 +82,8 @@ export function createNatsBackplane (nc: NatsConnection, options: NatsBackplaneO
     }
   })().catch((err: unknown) => { log?.debug({ err }, 'nats backplane status watch ended') })
 
-  function drop (err?: unknown): void {
-    stats.dropped++
-    const now = Date.now()
-    if (now - lastLog >= LOG_EVERY_MS) {
-      lastLog = now
-      log?.warn({ err, dropped: stats.dropped }, 'nats backplane cannot publish; messages to other servers are being dropped')
-    }
-  }
+  const drop = dropCounter(stats, 'nats', () => log)
+
 
   function nextReconnect (): Promise<void> {
     if (reconnected === null) {
