@@ -60,7 +60,13 @@ export function clusterBackplane (options: ClusterBackplaneOptions = {}): Cluste
       const handler = handlers.get(message.channel as string)
       const payload = fromWire(message.payload)
       stats.received++
-      if (handler !== undefined && payload !== null) handler(payload)
+      if (handler === undefined || payload === null) return
+      try {
+        handler(payload)
+      } catch (err) {
+        // An exception here would be uncaught in the worker ('message' listener): log it and go on.
+        log?.warn({ err, channel: message.channel }, 'cluster backplane: a message could not be handled')
+      }
     } else if (message[TAG] === 'ack') {
       advanced = message.probe instanceof Uint8Array
       const entry = waiting.get(message.id as number)

@@ -121,7 +121,12 @@ export function createNatsBackplane (nc: NatsConnection, options: NatsBackplaneO
       }
     }
     const data = msg.data
-    entry.onMessage(Buffer.from(data.buffer, data.byteOffset, data.byteLength))
+    try {
+      entry.onMessage(Buffer.from(data.buffer, data.byteOffset, data.byteLength))
+    } catch (err) {
+      // Anyone may publish on these subjects: a message the hub cannot handle must not stop the others.
+      log?.warn({ err, subject: msg.subject }, 'nats backplane: a message could not be handled')
+    }
   }
 
   return {

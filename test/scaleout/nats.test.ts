@@ -1,7 +1,7 @@
 // The selector contract on NATS: three servers in child processes on a
 // private nats-server, plus the subjects as other services see them.
 import { connect } from '@nats-io/transport-node'
-import { Unpackr } from 'msgpackr'
+import { Packr, Unpackr } from 'msgpackr'
 import t from 'tap'
 import { startNats } from '../helpers/nats.js'
 import { spawnServers } from '../helpers/servers.js'
@@ -45,8 +45,12 @@ t.test('three servers in child processes on one real nats-server', async (t) => 
     const publisher = await connect({ servers: nats.url })
     t.teardown(() => publisher.close())
     const all = Promise.all(peers.map((p) => receives(p, 'external')))
+    // Garbage first: not MessagePack, then a SEND envelope whose target and bodies are nonsense.
+    publisher.publish(BUS_SUBJECT, Buffer.from([0xc1, 0xff, 0x00]))
+    publisher.publish(BUS_SUBJECT, new Packr({ useRecords: false }).pack([1, 'a-service', 'not a target', 7, null]))
     publisher.publish(BUS_SUBJECT, externalSendAllEnvelope('external'))
     await within(all, 'the external message')
-    t.pass('JSON, SSE and MessagePack clients on three servers receive it')
+    t.pass('JSON, SSE and MessagePack clients on three servers receive it, after two malformed messages')
+    t.same(peers.map((p) => p.got), peers.map(() => ['external']), 'and nothing else')
   })
 })
