@@ -30,12 +30,15 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import cluster from 'node:cluster'
 import { Cluster, Redis } from 'ioredis'
 import WebSocket from 'ws'
 import { z } from 'zod'
 import type { Backplane } from '../lib/backplane/backplane.js'
+import { clusterBackplane, clusterPrimary } from '../lib/cluster/index.js'
 import { redisBackplane, type RedisBackplaneOptions } from '../lib/redis/index.js'
 import { freeTcpPort } from '../test/helpers/daemon.js'
+import { clockTicks, cpuSeconds } from './proc.js'
 
 const benchDir = dirname(fileURLToPath(import.meta.url))
 const rootDir = dirname(benchDir)
@@ -43,13 +46,14 @@ const RS = '\u001e'
 
 type Routing = 'hub' | 'targeted'
 const ROUTINGS: Routing[] = ['hub', 'targeted']
-type Engine = 'redis' | 'redis-cluster'
+/** node-cluster: the workers of one `node:cluster` primary on the cluster backplane (no Redis). */
+type Engine = 'redis' | 'redis-cluster' | 'node-cluster'
 
 interface ServerConfig {
   name: string
   routing: Routing
   engine: Engine
-  /** One port for Redis, three for the cluster's masters. */
+  /** One port for Redis, three for the cluster's masters, none for node-cluster. */
   redisPorts: number[]
 }
 
@@ -107,16 +111,28 @@ function counting (inner: Backplane): { backplane: Backplane, handed: () => numb
   return { backplane, handed: () => handed, subscriptions: () => active.size, calls: () => calls, bytes: () => bytes }
 }
 
-async function serve (config: ServerConfig): Promise<void> {
-  const { default: Fastify } = await import('fastify')
-  const { default: signalr, defineHub } = await import('../lib/index.js')
+function redisBus (config: ServerConfig): Backplane {
   const redis = config.engine === 'redis'
     ? new Redis({ port: config.redisPorts[0], host: '127.0.0.1' })
     : new Cluster(config.redisPorts.map((port) => ({ port, host: '127.0.0.1' })))
   redis.on('error', () => {})
   // `routing` arrives with issue 10's targeted design; before it the backplane ignores it (both designs are 'hub').
   const options = { redis: redis as Redis, routing: config.routing } as RedisBackplaneOptions
-  const counted = counting(redisBackplane(options))
+  return redisBackplane(options)
+}
+
+/** The node:cluster primary: relays between `k` workers, each a `serve()` on the cluster backplane. */
+function primary (k: number, config: ServerConfig): void {
+  clusterPrimary()
+  cluster.setupPrimary({ exec: fileURLToPath(import.meta.url), args: ['server', JSON.stringify(config)], execArgv: ['--import', 'tsx'] })
+  for (let i = 0; i < k; i++) cluster.fork()
+  process.stdin.on('end', () => { process.exit(0) }).resume()
+}
+
+async function serve (config: ServerConfig): Promise<void> {
+  const { default: Fastify } = await import('fastify')
+  const { default: signalr, defineHub } = await import('../lib/index.js')
+  const counted = counting(config.engine === 'node-cluster' ? clusterBackplane() : redisBus(config))
   const hub = defineHub({
     name: 'bench',
     methods: {
@@ -162,8 +178,10 @@ async function serve (config: ServerConfig): Promise<void> {
       subscribeCalls: counted.calls()
     }
   })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  process.stdin.on('end', () => { process.exit(0) }).resume()
+  // A worker needs a port of its own (exclusive), so that the driver can put clients on it.
+  await app.listen({ port: 0, host: '127.0.0.1', exclusive: cluster.isWorker })
+  // A worker dies with its primary; a lone server when the driver's pipe to it ends.
+  if (!cluster.isWorker) process.stdin.on('end', () => { process.exit(0) }).resume()
   process.stdout.write(`READY ${(app.server.address() as { port: number }).port}\n`)
 }
 
@@ -202,6 +220,8 @@ interface RedisDeployment {
   pids: number[]
   /** One client per master, for INFO. */
   clients: Redis[]
+  /** node-cluster: the primary, whose CPU is the bus's. */
+  busPid?: number
   stop (): Promise<void>
 }
 
@@ -225,6 +245,7 @@ async function startRedisServers (count: number, clusterDir: string | null): Pro
 }
 
 async function startRedis (engine: Engine): Promise<RedisDeployment> {
+  if (engine === 'node-cluster') return { engine, ports: [], pids: [], clients: [], stop: async () => {} }
   const clusterDir = engine === 'redis-cluster' ? mkdtempSync(join(tmpdir(), 'bench-cluster-')) : null
   const { ports, children } = await startRedisServers(engine === 'redis' ? 1 : 3, clusterDir)
   if (engine === 'redis-cluster') {
@@ -259,6 +280,9 @@ function infoField (info: string, field: string): number {
 
 /** Summed over the masters: CPU (INFO cpu), output bytes and commands (INFO stats), pub/sub channels. */
 async function readRedis (redis: RedisDeployment): Promise<RedisReading> {
+  if (redis.engine === 'node-cluster') {
+    return { cpuSec: redis.busPid === undefined ? 0 : cpuSeconds(redis.busPid, ticks), outBytes: 0, commands: 0, channels: 0 }
+  }
   const readings = await Promise.all(redis.clients.map(async (client) => {
     const info = await client.info()
     return {
@@ -273,21 +297,38 @@ async function readRedis (redis: RedisDeployment): Promise<RedisReading> {
 
 interface BenchServer { name: string, port: number, child: ChildProcess }
 
-async function startServers (count: number, routing: Routing, redis: RedisDeployment): Promise<BenchServer[]> {
-  return await Promise.all(Array.from({ length: count }, async (_, i) => {
-    const config: ServerConfig = { name: `s${i}`, routing, engine: redis.engine, redisPorts: redis.ports }
-    const child = launch(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'server', JSON.stringify(config)])
-    let err = ''
-    child.stderr!.on('data', (chunk: Buffer) => { err = (err + chunk.toString()).slice(-2000) })
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server s${i} did not start: ${err}`)), 120_000)
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        const match = /^READY (\d+)$/.exec(line)
-        if (match !== null) { clearTimeout(timer); resolve(Number(match[1])) }
-      })
-      child.once('exit', () => { clearTimeout(timer); reject(new Error(`server s${i} exited: ${err}`)) })
+const ticks = clockTicks()
+
+/** Resolves with the ports of the first `count` `READY <port>` lines of `child`. */
+function readyPorts (child: ChildProcess, count: number, what: string): Promise<number[]> {
+  let err = ''
+  child.stderr!.on('data', (chunk: Buffer) => { err = (err + chunk.toString()).slice(-2000) })
+  return new Promise<number[]>((resolve, reject) => {
+    const ports: number[] = []
+    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${err}`)), 120_000)
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const match = /^READY (\d+)$/.exec(line)
+      if (match === null) return
+      ports.push(Number(match[1]))
+      if (ports.length === count) { clearTimeout(timer); resolve(ports) }
     })
-    return { name: `s${i}`, port, child }
+    child.once('exit', () => { clearTimeout(timer); reject(new Error(`${what} exited: ${err}`)) })
+  })
+}
+
+async function startServers (count: number, routing: Routing, redis: RedisDeployment): Promise<BenchServer[]> {
+  const script = fileURLToPath(import.meta.url)
+  const config = (name: string): string => JSON.stringify({ name, routing, engine: redis.engine, redisPorts: redis.ports } satisfies ServerConfig)
+  if (redis.engine === 'node-cluster') {
+    const child = launch(process.execPath, ['--import', 'tsx', script, 'primary', String(count), config('worker')])
+    redis.busPid = child.pid
+    const ports = await readyPorts(child, count, `the node:cluster primary with ${count} workers`)
+    return ports.map((port, i) => ({ name: `s${i}`, port, child }))
+  }
+  return await Promise.all(Array.from({ length: count }, async (_, i) => {
+    const child = launch(process.execPath, ['--import', 'tsx', script, 'server', config(`s${i}`)])
+    const [port] = await readyPorts(child, 1, `server s${i}`)
+    return { name: `s${i}`, port: port!, child }
   }))
 }
 
@@ -365,6 +406,8 @@ interface Settings {
   idleMs: number
   churnOps: number
   engines: Engine[]
+  /** Worker counts for node-cluster (one machine: no more than its cores make sense). */
+  nodeClusterKs: number[]
   smoke: boolean
 }
 
@@ -546,21 +589,22 @@ function mean (values: number[]): number {
 
 function runTable (runs: RunResult[]): string {
   const lines = [
-    '| engine | routing | K | s | group sends | received / server (share of sends) | handed to hub / server | delivered / server | server CPU µs / delivery (idle subtracted) | Redis CPU µs / publish | Redis out bytes / publish | ≈ envelopes / publish | subscriptions / server | Redis channels |',
+    '| engine | routing | K | s | group sends | received / server (share of sends) | handed to hub / server | delivered / server | server CPU µs / delivery (idle subtracted) | bus CPU µs / publish | Redis out bytes / publish | ≈ envelopes / publish | subscriptions / server | Redis channels |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
   ]
   for (const r of runs) {
     const failed = r.failure === null ? '' : ' ⚠'
+    const redisRow = r.engine !== 'node-cluster'
     lines.push(`| ${r.engine} | ${r.routing}${failed} | ${r.k} | ${r.s} | ${r.sent} | ${fmt(mean(r.receivedShare), 3)} | ${fmt(mean(r.handedShare), 3)} | ` +
-      `${fmt(mean(r.deliveredPerServer), 0)} | ${fmt(r.serverUsPerDelivery)} | ${fmt(r.redisUsPerPublish)} | ${fmt(r.redisBytesPerPublish, 0)} | ` +
-      `${fmt(r.envelopes, 2)} | ${fmt(mean(r.subscriptionsPerServer), 1)} | ${r.redisChannels} |`)
+      `${fmt(mean(r.deliveredPerServer), 0)} | ${fmt(r.serverUsPerDelivery)} | ${fmt(r.redisUsPerPublish)} | ${redisRow ? fmt(r.redisBytesPerPublish, 0) : '—'} | ` +
+      `${redisRow ? fmt(r.envelopes, 2) : '—'} | ${fmt(mean(r.subscriptionsPerServer), 1)} | ${r.redisChannels} |`)
   }
   return lines.join('\n')
 }
 
 function churnTable (churns: ChurnResult[]): string {
   const lines = [
-    '| engine | routing | K | joins + leaves | per second | server CPU µs / op | Redis CPU µs / op | Redis commands / op | backplane (un)subscribes / op |',
+    '| engine | routing | K | joins + leaves | per second | server CPU µs / op | bus CPU µs / op | Redis commands / op | backplane (un)subscribes / op |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
   ]
   for (const c of churns) {
@@ -626,6 +670,7 @@ Regenerated by \`npm run bench:cluster\` (this section and bench/cluster-receive
 - ${new Date().toISOString()}; ${cpu}, \`nproc\` = ${execFileSync('nproc', { encoding: 'utf8' }).trim()}; Node ${process.version}; redis-server ${redisVersion} (private, loopback)
 - K server processes, ${settings.groups} groups whose members sit on s servers (one connection per group and member server), ${settings.rate} group sends/s offered in total, spread over the servers; ${settings.warmMs / 1000} s warm-up, ${settings.measureMs / 1000} s measured; ${PAYLOAD.length}-byte payloads, JSON; whole run ${fmt(minutes, 1)} min; load average ${fmt(loadBefore, 2)} before the run
 - "received / server" is what a server's backplane received from Redis during the window over all group sends in the cluster (1.0: it sees every message); "handed to hub" is how many of those reached the hub's lifetime manager, which decodes each one; the server's own publications come back to it and count as received
+- node-cluster: the servers are the workers of one \`node:cluster\` primary on the cluster backplane (\`fastify-signalr/cluster\`, no Redis); its "bus CPU" is the primary's, which relays every message
 - Server CPU is every server process's user + system time over the window, less what the same processes used in an idle window just before (timers, heartbeats), per delivered message; Redis CPU (INFO cpu) and output bytes (INFO stats total_net_output_bytes) per published message, summed over the masters; "≈ envelopes" divides the output bytes by one subscriber's copy of a message
 - Until the targeted design (issue 10, item 1) is merged, \`routing\` is ignored and both designs run the single hub channel: their rows then show the same figures
 
@@ -665,10 +710,10 @@ function parseCli (argv: string[]): { settings: Settings, canonical: boolean } {
     else throw new Error(`unknown argument ${arg} (known: --smoke, --redis-cluster, --ks=1,2,4)`)
   }
   if (ks !== null && !ks.every((k) => Number.isInteger(k) && k >= 1 && k <= 32)) throw new Error('--ks: server counts 1..32')
-  const engines: Engine[] = withCluster ? ['redis', 'redis-cluster'] : ['redis']
+  const engines: Engine[] = withCluster ? ['redis', 'redis-cluster', 'node-cluster'] : ['redis', 'node-cluster']
   const settings: Settings = smoke
-    ? { ks: ks ?? [1, 2], groups: 4, rate: 100, warmMs: 300, measureMs: 1000, idleMs: 500, churnOps: 40, engines, smoke }
-    : { ks: ks ?? [1, 2, 4, 8, 16], groups: 16, rate: 400, warmMs: 1000, measureMs: 3000, idleMs: 1000, churnOps: 400, engines, smoke }
+    ? { ks: ks ?? [1, 2], groups: 4, rate: 100, warmMs: 300, measureMs: 1000, idleMs: 500, churnOps: 40, engines, nodeClusterKs: [2], smoke }
+    : { ks: ks ?? [1, 2, 4, 8, 16], groups: 16, rate: 400, warmMs: 1000, measureMs: 3000, idleMs: 1000, churnOps: 400, engines, nodeClusterKs: [1, 2], smoke }
   return { settings, canonical: !smoke && ks === null }
 }
 
@@ -681,8 +726,9 @@ async function main (): Promise<number> {
   for (const engine of settings.engines) {
     const redis = await startRedis(engine)
     try {
-      for (const k of settings.ks) {
-        for (const routing of ROUTINGS) {
+      for (const k of engine === 'node-cluster' ? settings.nodeClusterKs : settings.ks) {
+        // The cluster backplane has no routing option: the hub's lifetime manager decides its channels.
+        for (const routing of engine === 'node-cluster' ? ['targeted' as const] : ROUTINGS) {
           const servers = await startServers(k, routing, redis)
           try {
             for (const s of [...new Set([1, 2, k])].filter((s) => s <= k)) {
@@ -695,7 +741,7 @@ async function main (): Promise<number> {
             churns.push(c)
             process.stderr.write(`${engine} ${routing} K=${k} churn: ${fmt(c.opsPerSec, 0)} ops/s, ${fmt(c.serverUsPerOp)} µs/op servers, ${fmt(c.redisCommandsPerOp, 2)} Redis commands/op\n`)
           } finally {
-            await Promise.all(servers.map((s) => kill(s.child)))
+            await Promise.all([...new Set(servers.map((s) => s.child))].map(kill))
           }
         }
       }
@@ -721,6 +767,8 @@ async function main (): Promise<number> {
 
 if (process.argv[2] === 'server') {
   await serve(JSON.parse(process.argv[3]!) as ServerConfig)
+} else if (process.argv[2] === 'primary') {
+  primary(Number(process.argv[3]), JSON.parse(process.argv[4]!) as ServerConfig)
 } else {
   main().then((code) => process.exit(code), (err: unknown) => {
     process.stderr.write(`bench:cluster: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
