@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs'
 import { connect as connectTcp } from 'node:net'
 import type { Test } from 'tap'
 import { startDaemon, type Daemon } from './daemon.js'
 
-export const NATS_SERVER = process.env.NATS_SERVER ?? (process.platform === 'linux' ? '/usr/sbin/nats-server' : 'nats-server')
+/** NATS_SERVER, else Debian's nats-server package (/usr/sbin is not on every user's PATH), else the PATH's. */
+export const NATS_SERVER = process.env.NATS_SERVER ?? (existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server')
 
 export interface NatsServer extends Daemon {
   /** nats://127.0.0.1:PORT */
