@@ -3,6 +3,8 @@
 import { connect } from '@nats-io/transport-node'
 import { Packr, Unpackr } from 'msgpackr'
 import t from 'tap'
+import { ScaledLifetimeManager } from '../../lib/lifetime/scaled.js'
+import { channelToSubject } from '../../lib/nats/index.js'
 import { startNats } from '../helpers/nats.js'
 import { spawnServers } from '../helpers/servers.js'
 import {
@@ -10,7 +12,8 @@ import {
 } from './contract.js'
 import { checkSendAllEnvelope, externalSendAllEnvelope, sendWatchedToAll } from './envelopes.js'
 
-const BUS_SUBJECT = 'signalr.contract.bus'
+// The hub's all channel as the lifetime manager names it (prefix '' under NATS), on the default subject prefix.
+const BUS_SUBJECT = channelToSubject('signalr', ScaledLifetimeManager.channelFor('', 'contract'))
 
 t.test('three servers in child processes on one real nats-server', async (t) => {
   const nats = await startNats(t)
@@ -19,7 +22,7 @@ t.test('three servers in child processes on one real nats-server', async (t) => 
 
   selectorContract(t, servers)
 
-  t.test('the hub bus is the subject signalr.contract.bus: one message per send, encoded for both protocols', async (t) => {
+  t.test(`the hub's all channel is the subject ${BUS_SUBJECT}: one message per send, encoded for both protocols`, async (t) => {
     const watcher = await connect({ servers: nats.url })
     t.teardown(() => watcher.close())
     const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true })
