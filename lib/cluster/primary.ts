@@ -42,8 +42,14 @@ interface WorkerState {
  * publications with how many received them, and forgets a worker's
  * subscriptions when it exits.
  */
+/** One relay per primary: a second would deliver every message twice. */
+let running = false
+
 export function clusterPrimary (options: ClusterPrimaryOptions = {}): ClusterPrimary {
   if (!cluster.isPrimary) throw new Error('clusterPrimary() runs in the node:cluster primary; workers use clusterBackplane()')
+  if (running) throw new Error('clusterPrimary() is already running in this process; call close() on it first')
+  running = true
+  let closed = false
   const maxPending = options.maxPendingPerWorker ?? 10_000
   cluster.setupPrimary({ serialization: 'advanced' })
   const stats: ClusterPrimaryStats = { received: 0, relayed: 0, dropped: 0 }
@@ -134,6 +140,9 @@ export function clusterPrimary (options: ClusterPrimaryOptions = {}): ClusterPri
     subscribers: (channel) => interest.get(channel)?.size ?? 0,
     channelsOf: (workerId) => [...(workers.get(workerId)?.channels ?? [])],
     close () {
+      if (closed) return
+      closed = true
+      running = false
       cluster.off('message', onMessage)
       cluster.off('exit', onExit)
     }

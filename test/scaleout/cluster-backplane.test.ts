@@ -55,6 +55,7 @@ t.test('outside node:cluster the two halves refuse to start', async (t) => {
 t.test('a primary and its workers', async (t) => {
   const primary: ClusterPrimary = clusterPrimary()
   t.teardown(() => { primary.close() })
+  t.throws(() => clusterPrimary(), /already running/, 'a second relay in the same primary is refused (it would deliver twice)')
   const [a, b, c] = await Promise.all([fork(t), fork(t), fork(t)])
   t.ok(Buffer.isBuffer(await a.do('serialization')), 'clusterPrimary() switched the workers to advanced serialization (a Buffer crosses IPC as one)')
   await t.rejects(a.do('primaryHere'), /runs in the node:cluster primary/, 'clusterPrimary() in a worker throws')
