@@ -9,6 +9,10 @@ import { connect } from '../helpers/clients.js'
 import { invocation, rawConnect } from '../helpers/raw.js'
 import { connectPeer, post, receives, selectorContract, within, WS_JSON, type Who } from './contract.js'
 
+// Five processes start (the primary and four workers, each compiling with tsx) and
+// the whole contract runs: more than tap's 60 s default on a loaded CI machine.
+t.setTimeout(180_000)
+
 /** Negotiate on a new TCP connection (no keep-alive), so node:cluster picks the next worker for it. */
 function negotiate (baseUrl: string, user: string): Promise<{ servedBy: string, connectionId: string, connectionToken: string }> {
   return new Promise((resolve, reject) => {

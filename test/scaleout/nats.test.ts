@@ -12,6 +12,9 @@ import {
 } from './contract.js'
 import { checkSendAllEnvelope, externalSendAllEnvelope, sendWatchedToAll } from './envelopes.js'
 
+// Three server processes start and the whole contract runs: more than tap's 60 s default on a loaded CI machine.
+t.setTimeout(120_000)
+
 // The hub's all channel as the lifetime manager names it (prefix '' under NATS), on the default subject prefix.
 const BUS_SUBJECT = channelToSubject('signalr', ScaledLifetimeManager.channelFor('', 'contract'))
 
