@@ -21,13 +21,21 @@ export interface ChildServer {
   stderr (): string
 }
 
+/** Another server script than the Redis one (same READY protocol), with its environment. */
+export interface FixtureSpec {
+  /** Default: the Redis fixture. */
+  path?: string
+  env?: Record<string, string>
+}
+
 /**
  * Spawns `test/fixtures/scaleout-server.ts` (a Fastify app on the Redis
  * backplane) and resolves once it prints `READY <port>`. The child is killed
  * in teardown, and when this process exits, whatever happened in between.
  */
-export function spawnServer (t: Test, redisPort: number, name: string, env: Record<string, string> = {}): Promise<ChildServer> {
-  return spawnReady(t, name, ['--import', 'tsx', FIXTURE], { REDIS_PORT: String(redisPort), SERVER_NAME: name, PORT: '0', ...env })
+export function spawnServer (t: Test, redisPort: number, name: string, fixture?: FixtureSpec): Promise<ChildServer> {
+  return spawnReady(t, name, ['--import', 'tsx', fixture?.path ?? FIXTURE],
+    { REDIS_PORT: String(redisPort), ...fixture?.env, SERVER_NAME: name, PORT: '0' })
 }
 
 /**
@@ -82,6 +90,6 @@ export async function spawnReady (t: Test, name: string, args: string[], env: Re
 }
 
 /** Spawns several servers at once (their start-up is mostly compile time). */
-export function spawnServers (t: Test, redisPort: number, names: string[], env: Record<string, string> = {}): Promise<ChildServer[]> {
-  return Promise.all(names.map((name) => spawnServer(t, redisPort, name, env)))
+export function spawnServers (t: Test, redisPort: number, names: string[], fixture?: FixtureSpec): Promise<ChildServer[]> {
+  return Promise.all(names.map((name) => spawnServer(t, redisPort, name, fixture)))
 }

@@ -9,7 +9,7 @@ import { connectPeer, post, selectorContract, WS_JSON } from './contract.js'
 t.test('three servers on a 3-master Redis Cluster', async (t) => {
   const cluster = await startRedisCluster(t)
   const env = { REDIS_CLUSTER: cluster.ports.join(',') }
-  const servers = await spawnServers(t, cluster.ports[0]!, ['c0', 'c1', 'c2'], env)
+  const servers = await spawnServers(t, cluster.ports[0]!, ['c0', 'c1', 'c2'], { env })
 
   selectorContract(t, servers)
 

@@ -68,7 +68,7 @@ t.test('targeted routing on one Redis', async (t) => {
 
 t.test('routing: \'hub\' (the benchmark baseline) uses only the hub\'s all channel', async (t) => {
   const redis = await startRedis(t)
-  const servers = await spawnServers(t, redis.port, ['h0', 'h1'], { ROUTING: 'hub' })
+  const servers = await spawnServers(t, redis.port, ['h0', 'h1'], { env: { ROUTING: 'hub' } })
   const A = await connectPeer(t, servers, { name: 'A', server: 0, cell: WS_JSON, user: 'alice' })
   const B = await connectPeer(t, servers, { name: 'B', server: 1, cell: WS_JSON })
   await post(servers[1]!, '/groups', { id: A.id, group: 'red', add: true })
