@@ -17,6 +17,8 @@ export interface ClusterBackplaneOptions {
 }
 
 export interface ClusterBackplane extends Backplane {
+  /** The `signalr.backplane` attribute of its telemetry counters. */
+  readonly kind: 'cluster'
   /** Gives the backplane the app's logger (the plugin calls it). */
   setLogger (log: FastifyBaseLogger): void
 }
@@ -108,6 +110,7 @@ export function clusterBackplane (options: ClusterBackplaneOptions = {}): Cluste
   }
 
   return {
+    kind: 'cluster',
     stats,
     setLogger (logger) { log ??= logger },
     publish (channel, payload) {

@@ -3,6 +3,8 @@ import { checkSubjectPrefix } from './subjects.js'
 
 export type { NatsBackplane, NatsBackplaneOptions } from './nats-backplane.js'
 export { channelToSubject, subjectToChannel } from './subjects.js'
+export { createHubEmitter } from '../emitter/index.js'
+export type { HubEmitter, HubEmitterOptions } from '../emitter/index.js'
 
 /**
  * Scale-out over NATS core: each channel is a subject, so NATS delivers a

@@ -16,6 +16,8 @@ export interface NatsBackplaneOptions {
 }
 
 export interface NatsBackplane extends Backplane {
+  /** The `signalr.backplane` attribute of its telemetry counters. */
+  readonly kind: 'nats'
   /** The subject prefix every channel is mapped under. */
   readonly subjectPrefix: string
   /** The NATS subject a backplane channel is published on. */
@@ -130,6 +132,7 @@ export function createNatsBackplane (nc: NatsConnection, options: NatsBackplaneO
   }
 
   return {
+    kind: 'nats',
     stats,
     subjectPrefix: prefix,
     subjectFor: (channel) => channelToSubject(prefix, channel),
