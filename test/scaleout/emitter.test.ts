@@ -1,11 +1,13 @@
-// createHubEmitter from a separate process (a worker with no connections):
+// createHubEmitter from a separate process (a worker with no connections), over Redis and NATS:
 // clients on two servers receive what it sends, and its group changes and
 // client results reach connections on either server.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import type { Test } from 'tap'
+import { startNats } from '../helpers/nats.js'
 import { startRedis } from '../helpers/redis.js'
-import { spawnServers } from '../helpers/servers.js'
+import { spawnServers, type ChildServer } from '../helpers/servers.js'
 import { connectPeer, receives, within, WS_JSON, WS_MSGPACK } from './contract.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -28,14 +30,32 @@ function runChild (env: Record<string, string>): Promise<{ code: number | null, 
   })
 }
 
-t.test('a worker process sends to hub clients through createHubEmitter', async (t) => {
-  const redis = await startRedis(t)
-  const servers = await spawnServers(t, redis.port, ['e0', 'e1'])
+interface Engine {
+  servers: ChildServer[]
+  /** What the worker needs to reach the same engine. */
+  env: Record<string, string>
+}
+
+const engines: Record<string, (t: Test) => Promise<Engine>> = {
+  async redis (t) {
+    const redis = await startRedis(t)
+    return { servers: await spawnServers(t, redis.port, ['e0', 'e1']), env: { REDIS_PORT: String(redis.port) } }
+  },
+  async nats (t) {
+    const nats = await startNats(t)
+    const servers = await spawnServers(t, 0, ['e0', 'e1'],
+      { path: 'test/fixtures/nats-scaleout-server.ts', env: { NATS_PORT: String(nats.port) } })
+    return { servers, env: { NATS_PORT: String(nats.port) } }
+  }
+}
+
+for (const [engine, start] of Object.entries(engines)) t.test(`a worker process sends to hub clients through createHubEmitter (${engine})`, async (t) => {
+  const { servers, env } = await start(t)
   const A = await connectPeer(t, servers, { name: 'A', server: 0, cell: WS_JSON, user: 'alice' })
   const B = await connectPeer(t, servers, { name: 'B', server: 1, cell: WS_MSGPACK })
   const fin = Promise.all([receives(A, 'emit-fin'), receives(B, 'emit-fin')])
 
-  const { code, stdout, stderr } = await within(runChild({ REDIS_PORT: String(redis.port), A_ID: A.id, B_ID: B.id }),
+  const { code, stdout, stderr } = await within(runChild({ ...env, A_ID: A.id, B_ID: B.id }),
     'the worker to finish and exit on its own', 30_000)
   t.equal(code, 0, `the worker exits on its own after close()${stderr === '' ? '' : `; stderr: ${stderr}`}`)
   const results = JSON.parse(stdout) as Record<string, unknown>
