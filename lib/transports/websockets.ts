@@ -37,21 +37,31 @@ const DIRECT_COPY_LIMIT = 16 * 1024
 const COALESCE_LIMIT = 64 * 1024
 
 /**
- * Transports that wrote during the current turn of the event loop. One
- * setImmediate per turn, for all of them, flushes what they collected, so no
- * connection allocates a timer or a closure to coalesce.
+ * The turn of the event loop, as far as writing cares: it ends with one
+ * setImmediate, shared by every connection, scheduled by the first write of
+ * the turn. A transport remembers the turn of its last write (a number, so an
+ * idle connection has nothing to reset), and only transports that collected
+ * records are listed for the flush.
  */
-let turnTransports: WebSocketTransport[] = []
-let spareTurnTransports: WebSocketTransport[] = []
+let currentTurn = 1
 let turnScheduled = false
+let collecting: WebSocketTransport[] = []
+let spareCollecting: WebSocketTransport[] = []
+
+function scheduleTurnEnd (): void {
+  if (turnScheduled) return
+  turnScheduled = true
+  setImmediate(endTurn)
+}
 
 function endTurn (): void {
   turnScheduled = false
-  // Swapped first: a transport that writes while another flushes opens the next turn.
-  const ended = turnTransports
-  turnTransports = spareTurnTransports
-  spareTurnTransports = ended
-  for (let i = 0; i < ended.length; i++) ended[i]!.endTurn()
+  currentTurn++
+  // Swapped first: a transport that writes while another flushes belongs to the next turn.
+  const ended = collecting
+  collecting = spareCollecting
+  spareCollecting = ended
+  for (let i = 0; i < ended.length; i++) ended[i]!.flushCollected()
   ended.length = 0
 }
 
@@ -131,7 +141,7 @@ function socketOnClose (this: OwnedSocket, code: number): void {
     ? new Error('The remote party closed the WebSocket connection without completing the close handshake.')
     : undefined
   transport.closed = true
-  transport.endTurn()
+  transport.flushCollected()
   if (transport.closeTimer !== null) {
     clearTimeout(transport.closeTimer)
     transport.closeTimer = null
@@ -180,8 +190,10 @@ export class WebSocketTransport implements Transport {
    * write goes through `socket.send`.
    */
   private readonly sender: WsSender | null
-  /** Something was written in this turn of the event loop: further records wait for its end. */
-  private inTurn = false
+  /** The turn of the last write: further records in the same turn wait for its end. */
+  private turn = 0
+  /** Listed in `collecting` for the end of this turn. */
+  private listed = false
   /** Records collected in this turn, in order; made on first use and reused. */
   private pending: Array<Buffer | string> | null = null
   private pendingLengths: number[] | null = null
@@ -224,19 +236,19 @@ export class WebSocketTransport implements Transport {
    * the end of the turn as one frame, one write.
    */
   private collects (): boolean {
-    if (this.inTurn) return true
-    this.inTurn = true
-    turnTransports.push(this)
-    if (!turnScheduled) {
-      turnScheduled = true
-      setImmediate(endTurn)
-    }
+    if (this.turn === currentTurn) return true
+    this.turn = currentTurn
+    scheduleTurnEnd()
     return this.socket.bufferedAmount > 0
   }
 
   private collect (record: Buffer | string, length: number): void {
     // A full frame leaves at once: what waits for the end of the turn stays bounded.
     if (this.pendingBytes > 0 && this.pendingBytes + length > COALESCE_LIMIT) this.flush()
+    if (!this.listed) {
+      this.listed = true
+      collecting.push(this)
+    }
     const pending = this.pending ??= []
     const lengths = this.pendingLengths ??= []
     pending.push(record)
@@ -244,9 +256,9 @@ export class WebSocketTransport implements Transport {
     this.pendingBytes += length
   }
 
-  /** Called once at the end of every turn this transport wrote in. */
-  endTurn (): void {
-    this.inTurn = false
+  /** At the end of the turn it collected in, and when the socket closes. */
+  flushCollected (): void {
+    this.listed = false
     if (this.pendingBytes > 0) this.flush()
   }
 
