@@ -44,6 +44,21 @@ const hub = defineHub({
         return count
       }
     },
+    Stream: {
+      args: [z.number().int()],
+      stream: true,
+      async * handler (_hub, count) {
+        // Each item follows the last within the same turn: they are collected, and waiting for drain flushes them.
+        for (let i = 0; i < count; i++) yield i
+      }
+    },
+    SendThenAbort: {
+      args: [z.number().int()],
+      handler (hub, count) {
+        for (let i = 0; i < count; i++) void hub.clients.caller.send('Item', i, 'before close')
+        hub.abort()
+      }
+    },
     One: {
       args: [],
       handler (hub) {
@@ -60,8 +75,8 @@ const hub = defineHub({
   }
 })
 
-async function start (t: Test) {
-  return await startApp(t, (app) => { app.mapHub('/hub', hub) })
+async function start (t: Test, options: { applicationMaxBufferSize?: number } = {}) {
+  return await startApp(t, (app) => { app.mapHub('/hub', hub, options) })
 }
 
 /** Resolves with the first `count` `Item` calls (sequence number and origin). */
@@ -94,6 +109,19 @@ t.test('official clients receive every coalesced message, in order', async (t) =
     t.same((await otherItems).map(([seq]) => seq), got.filter(([, origin]) => origin === 'all').map(([seq]) => seq))
     caller.off('Item')
     other.off('Item')
+  }
+})
+
+t.test('a stream waiting for drain on collected records is never stuck', async (t) => {
+  // A tiny high-water mark: the collected records alone exceed it, so the producer waits on them.
+  const { baseUrl } = await start(t, { applicationMaxBufferSize: 256 })
+  for (const protocol of ['json', 'messagepack'] as const) {
+    const client = await connectCell(t, `${baseUrl}/hub`, { transport: 'WebSockets', protocol, name: protocol })
+    const got: number[] = []
+    await new Promise<void>((resolve, reject) => {
+      client.stream<number>('Stream', 3000).subscribe({ next: (i) => { got.push(i) }, complete: resolve, error: reject })
+    })
+    t.same(got, Array.from({ length: 3000 }, (_, i) => i), `${protocol}: every item, in order`)
   }
 })
 
@@ -195,4 +223,13 @@ t.test('on an idle connection a message is written at once, in the same tick', a
   const frames = raw.frames.slice(before)
   t.equal(frames.length, 2, 'the first message alone, then the rest of the turn in one frame')
   t.equal(frames[0]!.split(RS).length - 1, 1)
+})
+
+t.test('records collected before a Close go out first', async (t) => {
+  const { wsUrl } = await start(t)
+  const raw = await rawConnect(t, `${wsUrl}/hub`, { handshake: true, ignorePings: true })
+  raw.send(invocation('SendThenAbort', [50]))
+  for (let i = 0; i < 50; i++) t.same((await raw.next()).arguments, [i, 'before close'])
+  t.same(await raw.next(), { type: 7 }, 'then the Close message')
+  t.equal((await raw.closed).code, 1000)
 })
