@@ -65,10 +65,6 @@ function endTurn (): void {
   ended.length = 0
 }
 
-function lengthOf (record: Buffer | string): number {
-  return typeof record === 'string' ? Buffer.byteLength(record, 'utf8') : record.length
-}
-
 /** ws's default, kept when messages may be of any size. */
 const WS_DEFAULT_FRAGMENTS = 16 * 1024
 /** The smallest pieces a well-behaved client cuts a message into (.NET clients send 4 KiB pipe segments). */
