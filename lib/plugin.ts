@@ -25,6 +25,8 @@ import { loadTelemetry, type BackplaneCounters, type TelemetryOptions } from './
 import { onWebSocketError, raiseFragmentLimit, webSocketServerOptions } from './transports/websockets.js'
 import type { ProtocolName } from './protocol/index.js'
 import { registerExplorer, type ExplorerOptions } from './explorer/explorer.js'
+import { injectHub, type InjectOptions } from './inject.js'
+import type { HubConnection as ClientConnection } from '@microsoft/signalr'
 
 /** Options of `app.register(signalr, options)` (AddSignalR + HubOptions). */
 export interface SignalRPluginOptions extends HubOptions {
@@ -71,6 +73,13 @@ export interface SignalRDecorator {
    * @example app.get('/asyncapi.json', () => app.signalr.asyncapi({ title: 'Chat' }))
    */
   asyncapi (info?: AsyncApiInfo): Record<string, unknown>
+  /**
+   * Connects an official `@microsoft/signalr` client to the hub at `path` in
+   * process, through `app.inject` (the route's hooks run) and an in-memory
+   * transport: no socket, no port. Resolves once started. The way to unit-test hubs.
+   * @example const connection = await app.signalr.inject('/chathub', { headers: { authorization: 'Bearer t' } })
+   */
+  inject (path: string, options?: InjectOptions): Promise<ClientConnection>
 }
 
 declare module 'fastify' {
@@ -177,6 +186,9 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
     },
     asyncapi (info?: AsyncApiInfo) {
       return buildAsyncApi(mapped, info)
+    },
+    inject (path: string, injectOptions?: InjectOptions) {
+      return injectHub(fastify, path, injectOptions)
     },
     addHook (name: HookName, fn: (...args: any[]) => unknown) {
       if (!isHookName(name)) {

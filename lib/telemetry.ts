@@ -48,7 +48,8 @@ export type ConnectionStatus = 'normal_closure' | 'timeout' | 'app_shutdown'
 const TRANSPORT_ATTRIBUTE: Record<TransportKind, string> = {
   WebSockets: 'web_sockets',
   ServerSentEvents: 'server_sent_events',
-  LongPolling: 'long_polling'
+  LongPolling: 'long_polling',
+  InMemory: 'in_memory'
 }
 
 /** A backplane's running totals, read whenever metrics are collected. */

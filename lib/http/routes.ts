@@ -8,6 +8,7 @@ import { HttpTransportBase, type HttpInbound } from '../transports/http-inbound.
 import { LongPollingTransport, NO_CACHE } from '../transports/long-polling.js'
 import { ServerSentEventsTransport } from '../transports/server-sent-events.js'
 import { WebSocketTransport } from '../transports/websockets.js'
+import { InMemoryTransport, takeInjectedClient } from '../transports/in-memory.js'
 import { negotiate, queryValue } from './negotiate.js'
 import { serializeHubRequest } from './redact.js'
 import type { RouteContext } from './route-context.js'
@@ -129,6 +130,16 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
       done()
     },
     handler (request, reply) {
+      // app.signalr.inject's connect request: never reachable from the network (see takeInjectedClient).
+      const injected = takeInjectedClient(request.headers)
+      if (injected !== undefined) {
+        const slot = findSlot(store, route, request, reply)
+        if (slot === null) return reply
+        if (!('pending' in slot)) return textReply(reply, 409, '')
+        if (store.isClosing) return textReply(reply, 503, 'Server is shutting down')
+        openConnection(store, route, request, new InMemoryTransport(injected), slot.connectionId, slot.token)
+        return textReply(reply, 200, '')
+      }
       // ASP.NET's order: an event-stream Accept header means SSE, anything else long polling.
       const sse = (request.headers.accept ?? '').includes('text/event-stream')
       if (sse && !enabled.has('serverSentEvents')) return notSupported(reply, 'ServerSentEvents')

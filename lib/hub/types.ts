@@ -100,7 +100,7 @@ export interface GroupManager {
   remove (connectionId: string, groupName: string): Promise<void>
 }
 
-export type TransportKind = 'WebSockets' | 'ServerSentEvents' | 'LongPolling'
+export type TransportKind = 'WebSockets' | 'ServerSentEvents' | 'LongPolling' | 'InMemory'
 
 /** The `hub` parameter of every handler and lifecycle hook (HubCallerContext + Clients + Groups). */
 export interface Hub<C = UntypedClient> {
