@@ -24,6 +24,7 @@ import { resolveProtocols } from './protocol/index.js'
 import { loadTelemetry, type BackplaneCounters, type TelemetryOptions } from './telemetry.js'
 import { onWebSocketError, raiseFragmentLimit, webSocketServerOptions } from './transports/websockets.js'
 import type { ProtocolName } from './protocol/index.js'
+import { NETWORK_TRANSPORT_NAMES } from './transports/registry.js'
 import { registerExplorer, type ExplorerOptions } from './explorer/explorer.js'
 import { injectHub, type InjectOptions } from './inject.js'
 import type { HubConnection as ClientConnection } from '@microsoft/signalr'
@@ -93,9 +94,6 @@ declare module 'fastify' {
     mapHub<M, C>(path: string, hub: HubDefinition<M, C>, options?: MapHubOptions): FastifyInstance
   }
 }
-
-/** ASP.NET's advertising order, which is also the order clients try them in. */
-const TRANSPORT_ORDER: readonly TransportName[] = ['webSockets', 'serverSentEvents', 'longPolling']
 
 /** Largest WebSocket frame `ws` accepts before our own framing sees it (0 = unlimited). */
 function framePayloadLimit (options: ResolvedHubOptions): number {
@@ -216,7 +214,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
       runtime: runtimeFor(hub, fullPath),
       options: resolved,
       protocols: resolveProtocols(resolved.protocols),
-      transports: TRANSPORT_ORDER.filter((t) => resolved.transports.includes(t)),
+      transports: NETWORK_TRANSPORT_NAMES.filter((t) => resolved.transports.includes(t)),
       log: this.log
     })
     paths.add(fullPath)

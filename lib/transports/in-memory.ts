@@ -15,6 +15,12 @@ export const INJECT_HEADER = 'x-fastify-signalr-inject'
 /** Client ends waiting for their connect request, by one-time key. */
 const waiting = new Map<string, InMemoryClientEnd>()
 
+/** Whether a request names a waiting client end (its key is live in this process). */
+export function hasInjectedClient (headers: Record<string, string | string[] | undefined>): boolean {
+  const key = headers[INJECT_HEADER]
+  return typeof key === 'string' && waiting.has(key)
+}
+
 /** The client end a connect request names, taken once (undefined for any other request). */
 export function takeInjectedClient (headers: Record<string, string | string[] | undefined>): InMemoryClientEnd | undefined {
   const key = headers[INJECT_HEADER]

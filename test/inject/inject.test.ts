@@ -137,3 +137,11 @@ t.test('closing the app ends injected connections', async (t) => {
   t.equal(await closed, undefined)
   t.equal(connection.state, 'Disconnected')
 })
+
+t.test("inject works whatever network transports a hub offers; 'inMemory' is no option value", async (t) => {
+  const app = await buildApp(t, (app) => { app.mapHub('/lp', chat, { transports: ['longPolling'] }) })
+  const connection = await app.signalr.inject('/lp')
+  t.equal(await connection.invoke('Add', 20, 22), 42)
+  await connection.stop()
+  t.throws(() => app.mapHub('/bad', chat, { transports: ['inMemory' as 'webSockets'] }), { code: 'FST_SIGNALR_INVALID_OPTION' })
+})
