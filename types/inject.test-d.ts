@@ -1,6 +1,6 @@
 import Fastify from 'fastify'
 import type { HubConnection } from '@microsoft/signalr'
-import signalr, { type InjectOptions } from '../lib/index.js'
+import signalr, { defineHub, type InjectOptions, type TransportName } from '../lib/index.js'
 import type { Equal, Expect } from './helpers.js'
 
 async function injectTypes (): Promise<void> {
@@ -18,5 +18,10 @@ async function injectTypes (): Promise<void> {
   await app.signalr.inject('/chathub', { headers: { 'x-n': 1 } })
   // @ts-expect-error the path is required
   await app.signalr.inject()
+
+  // The transports option names the network transports only.
+  type _names = Expect<Equal<TransportName, 'webSockets' | 'serverSentEvents' | 'longPolling'>>
+  // @ts-expect-error the in-memory transport is for inject, not an option value
+  app.mapHub('/c', defineHub({ methods: {} }), { transports: ['inMemory'] })
 }
 void injectTypes
