@@ -145,3 +145,33 @@ t.test("inject works whatever network transports a hub offers; 'inMemory' is no 
   await connection.stop()
   t.throws(() => app.mapHub('/bad', chat, { transports: ['inMemory' as 'webSockets'] }), { code: 'FST_SIGNALR_INVALID_OPTION' })
 })
+
+t.test('a stopped injected connection starts again, as a new connection', async (t) => {
+  const app = await buildApp(t)
+  const connection = await app.signalr.inject('/chat')
+  const first = connection.connectionId
+  await connection.stop()
+  await connection.start()
+  t.equal(connection.state, 'Connected')
+  t.not(connection.connectionId, first)
+  t.equal(await connection.invoke('Add', 1, 2), 3)
+  await connection.stop()
+})
+
+t.test("telemetry reports injected connections as 'in_memory'", async (t) => {
+  const { MeterProvider, MetricReader } = await import('@opentelemetry/sdk-metrics')
+  class Reader extends MetricReader {
+    protected async onShutdown (): Promise<void> {}
+    protected async onForceFlush (): Promise<void> {}
+  }
+  const reader = new Reader()
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(signalr, { telemetry: { meterProvider: new MeterProvider({ readers: [reader] }) } })
+  app.mapHub('/chat', chat)
+  const connection = await app.signalr.inject('/chat')
+  const { resourceMetrics } = await reader.collect()
+  const active = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).find((m) => m.descriptor.name === 'signalr.server.active_connections')
+  t.same(active?.dataPoints[0]?.attributes, { 'signalr.transport': 'in_memory' })
+  await connection.stop()
+})
