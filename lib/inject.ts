@@ -18,11 +18,20 @@ const ORIGIN = 'http://localhost'
 
 type SignalRModule = typeof import('@microsoft/signalr')
 
+/** Node's resolution error (some loader hooks rethrow it without its code, keeping the message). */
+function isNotFound (err: unknown, name: string): boolean {
+  const { code, message } = err as { code?: string, message?: string }
+  if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return true
+  return typeof message === 'string' && message.startsWith('Cannot find ') && message.includes(`'${name}'`)
+}
+
 /** The official client is an optional peer dependency: loaded on first use, with a clear error when absent. */
-async function load<T> (name: string, why: string): Promise<T> {
+export async function loadOptional<T> (name: string, why: string): Promise<T> {
   try {
     return await import(name) as T
-  } catch {
+  } catch (err) {
+    // Only absence is explained; a package that fails while loading reports its own error.
+    if (!isNotFound(err, name)) throw err
     throw new SignalRError(ERR_OPTION, `fastify-signalr: app.signalr.inject ${why}: npm install -D ${name}`)
   }
 }
@@ -40,7 +49,7 @@ export async function injectHub (app: FastifyInstance, path: string, options: In
   if (typeof path !== 'string' || !path.startsWith('/')) {
     throw new SignalRError(ERR_OPTION, `fastify-signalr: app.signalr.inject: path must start with '/'; got ${JSON.stringify(path)}`)
   }
-  const signalr = await load<SignalRModule>('@microsoft/signalr', 'needs the official client')
+  const signalr = await loadOptional<SignalRModule>('@microsoft/signalr', 'needs the official client')
   const headers = { ...options.headers }
 
   /** The client's HTTP calls (negotiate) become `app.inject` calls. */
@@ -72,7 +81,7 @@ export async function injectHub (app: FastifyInstance, path: string, options: In
     })
     .configureLogging(signalr.LogLevel.None)
   if (options.protocol === 'messagepack') {
-    const msgpack = await load<typeof import('@microsoft/signalr-protocol-msgpack')>('@microsoft/signalr-protocol-msgpack', "with protocol 'messagepack' needs the MessagePack protocol")
+    const msgpack = await loadOptional<typeof import('@microsoft/signalr-protocol-msgpack')>('@microsoft/signalr-protocol-msgpack', "with protocol 'messagepack' needs the MessagePack protocol")
     builder.withHubProtocol(new msgpack.MessagePackHubProtocol())
   } else if (options.protocol !== undefined && options.protocol !== 'json') {
     throw new SignalRError(ERR_OPTION, `fastify-signalr: app.signalr.inject: protocol must be 'json' or 'messagepack'; got ${JSON.stringify(options.protocol)}`)

@@ -175,3 +175,12 @@ t.test("telemetry reports injected connections as 'in_memory'", async (t) => {
   t.same(active?.dataPoints[0]?.attributes, { 'signalr.transport': 'in_memory' })
   await connection.stop()
 })
+
+t.test('a missing optional client package is named in the error, with the install command', async (t) => {
+  const { loadOptional } = await import('../../lib/inject.js')
+  await t.rejects(loadOptional('@fastify-signalr-test/not-installed', 'needs the official client'), {
+    code: 'FST_SIGNALR_INVALID_OPTION',
+    message: 'fastify-signalr: app.signalr.inject needs the official client: npm install -D @fastify-signalr-test/not-installed'
+  })
+  t.ok(await loadOptional('@microsoft/signalr', 'needs the official client'), 'an installed one loads')
+})
