@@ -16,6 +16,7 @@ export type { HubHooks, HookName, InvocationEvent, InvocationResultEvent } from 
 export type { AsyncApiInfo } from './hub/asyncapi.js'
 export type { ExplorerOptions } from './explorer/explorer.js'
 export type { TelemetryOptions } from './telemetry.js'
+export type { InjectOptions } from './inject.js'
 export type {
   AnyHubDefinition, ArgSchema, ArgSchemas, ClientMethodSpec, ClientProxy, ClientSpec, ClientStreamSchema,
   GroupManager, Hub, HubCallerClients, HubClients, HubDefinition, HubLifecycle, InferArg, InferClientArgs,

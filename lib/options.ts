@@ -5,8 +5,9 @@ import type { ProtocolName } from './protocol/index.js'
 import { isBackplane, type Backplane } from './backplane/backplane.js'
 import type { RateLimit } from './dispatcher/rate-limit.js'
 import { MAX_VALUE_DEPTH } from './protocol/values.js'
+import { NETWORK_TRANSPORT_NAMES, type TransportName } from './transports/registry.js'
 
-export type TransportName = 'webSockets' | 'serverSentEvents' | 'longPolling'
+export type { TransportName }
 
 /** The options that can be set for the whole plugin and overridden per hub (HubOptions). */
 export interface HubOptions {
@@ -92,7 +93,7 @@ export const defaults: ResolvedHubOptions = Object.freeze({
   maximumParallelInvocationsPerClient: 1,
   enableDetailedErrors: false,
   statefulReconnectBufferSize: 100_000,
-  transports: ['webSockets', 'serverSentEvents', 'longPolling'] as TransportName[],
+  transports: [...NETWORK_TRANSPORT_NAMES],
   protocols: ['json', 'messagepack'] as ProtocolName[],
   longPollTimeout: 90_000,
   allowStatefulReconnects: false,
@@ -125,8 +126,8 @@ const hubOptionsShape = {
   maximumParallelInvocationsPerClient: count.optional(),
   enableDetailedErrors: z.boolean({ error: 'must be a boolean' }).optional(),
   statefulReconnectBufferSize: bytes.optional(),
-  transports: z.array(z.enum(['webSockets', 'serverSentEvents', 'longPolling'], {
-    error: "must list only 'webSockets', 'serverSentEvents', 'longPolling'"
+  transports: z.array(z.enum(NETWORK_TRANSPORT_NAMES, {
+    error: `must list only ${NETWORK_TRANSPORT_NAMES.map((name) => `'${name}'`).join(', ')}`
   })).min(1, 'must name at least one transport').optional(),
   protocols: z.array(z.enum(['json', 'messagepack'], {
     error: "must list only 'json', 'messagepack'"

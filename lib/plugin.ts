@@ -24,7 +24,10 @@ import { resolveProtocols } from './protocol/index.js'
 import { loadTelemetry, type BackplaneCounters, type TelemetryOptions } from './telemetry.js'
 import { onWebSocketError, raiseFragmentLimit, webSocketServerOptions } from './transports/websockets.js'
 import type { ProtocolName } from './protocol/index.js'
+import { NETWORK_TRANSPORT_NAMES } from './transports/registry.js'
 import { registerExplorer, type ExplorerOptions } from './explorer/explorer.js'
+import { injectHub, type InjectOptions } from './inject.js'
+import type { HubConnection as ClientConnection } from '@microsoft/signalr'
 
 /** Options of `app.register(signalr, options)` (AddSignalR + HubOptions). */
 export interface SignalRPluginOptions extends HubOptions {
@@ -71,6 +74,13 @@ export interface SignalRDecorator {
    * @example app.get('/asyncapi.json', () => app.signalr.asyncapi({ title: 'Chat' }))
    */
   asyncapi (info?: AsyncApiInfo): Record<string, unknown>
+  /**
+   * Connects an official `@microsoft/signalr` client to the hub at `path` in
+   * process, through `app.inject` (the route's hooks run) and an in-memory
+   * transport: no socket, no port. Resolves once started. The way to unit-test hubs.
+   * @example const connection = await app.signalr.inject('/chathub', { headers: { authorization: 'Bearer t' } })
+   */
+  inject (path: string, options?: InjectOptions): Promise<ClientConnection>
 }
 
 declare module 'fastify' {
@@ -84,9 +94,6 @@ declare module 'fastify' {
     mapHub<M, C>(path: string, hub: HubDefinition<M, C>, options?: MapHubOptions): FastifyInstance
   }
 }
-
-/** ASP.NET's advertising order, which is also the order clients try them in. */
-const TRANSPORT_ORDER: readonly TransportName[] = ['webSockets', 'serverSentEvents', 'longPolling']
 
 /** Largest WebSocket frame `ws` accepts before our own framing sees it (0 = unlimited). */
 function framePayloadLimit (options: ResolvedHubOptions): number {
@@ -178,6 +185,9 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
     asyncapi (info?: AsyncApiInfo) {
       return buildAsyncApi(mapped, info)
     },
+    inject (path: string, injectOptions?: InjectOptions) {
+      return injectHub(fastify, path, injectOptions)
+    },
     addHook (name: HookName, fn: (...args: any[]) => unknown) {
       if (!isHookName(name)) {
         throw new SignalRError(ERR_OPTION, `fastify-signalr: addHook: unknown hook '${String(name)}'`)
@@ -204,7 +214,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
       runtime: runtimeFor(hub, fullPath),
       options: resolved,
       protocols: resolveProtocols(resolved.protocols),
-      transports: TRANSPORT_ORDER.filter((t) => resolved.transports.includes(t)),
+      transports: NETWORK_TRANSPORT_NAMES.filter((t) => resolved.transports.includes(t)),
       log: this.log
     })
     paths.add(fullPath)

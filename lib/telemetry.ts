@@ -1,5 +1,5 @@
 import { ERR_OPTION, SignalRError } from './errors.js'
-import type { TransportKind } from './hub/types.js'
+import { transportEntry } from './transports/registry.js'
 
 // The few OpenTelemetry API shapes used here, written out so that our public
 // types never require @opentelemetry/api (it is an optional peer dependency).
@@ -43,13 +43,6 @@ export interface TelemetryOptions {
 
 /** How a connection ended, with ASP.NET Core's attribute values. */
 export type ConnectionStatus = 'normal_closure' | 'timeout' | 'app_shutdown'
-
-/** ASP.NET Core's `signalr.transport` values. */
-const TRANSPORT_ATTRIBUTE: Record<TransportKind, string> = {
-  WebSockets: 'web_sockets',
-  ServerSentEvents: 'server_sent_events',
-  LongPolling: 'long_polling'
-}
 
 /** A backplane's running totals, read whenever metrics are collected. */
 export interface BackplaneCounters {
@@ -132,8 +125,8 @@ export class Telemetry {
     }
   }
 
-  connectionOpened (hub: string, connectionId: string, transport: TransportKind): ConnectionTelemetry {
-    const transportValue = TRANSPORT_ATTRIBUTE[transport]
+  connectionOpened (hub: string, connectionId: string, transport: string): ConnectionTelemetry {
+    const transportValue = transportEntry(transport).telemetry
     this.activeConnections.add(1, { 'signalr.transport': transportValue })
     const span = this.tracer.startSpan('signalr.connection', {
       kind: this.api.SpanKind.SERVER,
