@@ -214,6 +214,8 @@ const groupSends = new Map<string, SendRecord[]>()
 const clients = new Set<Client>()
 let inFlight = 0
 let nextClient = 0
+/** While a heap sample is taken, no send and no churn starts. */
+let paused = false
 
 function fail (what: string): void {
   if (totals.failures.length < 50) totals.failures.push(what)
@@ -327,6 +329,7 @@ function pick<T> (items: readonly T[]): T | undefined {
 
 /** Issues one broadcast ('b') or group send ('g') from a random ready client. */
 function send (kind: 'b' | 'g'): void {
+  if (paused) return
   const sender = pick(ready())
   if (sender === undefined) return
   if (inFlight >= MAX_IN_FLIGHT) {
@@ -402,6 +405,7 @@ async function main (): Promise<number> {
   serverDied.catch(() => {})
 
   const heap: Array<[number, number]> = []
+  let quietMs = 0
   const timers: NodeJS.Timeout[] = []
   let churning = Promise.resolve()
   try {
@@ -416,7 +420,7 @@ async function main (): Promise<number> {
     let churnBusy = false
     timers.push(setInterval(() => {
       // One churn step at a time: on a slow machine a step is skipped rather than overlapped.
-      if (churnBusy) return
+      if (churnBusy || paused) return
       churnBusy = true
       churning = (async () => {
         const leaving = ready().sort(() => Math.random() - 0.5).slice(0, settings.churnPerSec)
@@ -424,9 +428,27 @@ async function main (): Promise<number> {
         await Promise.all(leaving.map(() => enter(hubUrl, settings)))
       })().finally(() => { churnBusy = false })
     }, 1000))
+    /**
+     * Samples are taken at a quiet point, so that they compare: no send or
+     * churn step in progress, and every client fenced (whatever the server had
+     * queued has been delivered). Otherwise messages still buffered for slow
+     * clients, which a loaded machine has more of as the run goes on, would
+     * read as heap growth.
+     */
     const sampleHeap = async (): Promise<void> => {
       const sec = (Date.now() - t0) / 1000
+      paused = true
+      const quietFrom = Date.now()
+      await churning
+      await Promise.allSettled([...clients].flatMap((c) => [...c.pending]))
+      await inBatches(ready(), START_CONCURRENCY * 2, async (c) => {
+        await withTimeout(`${c.name} Fence`, c.connection.invoke('Fence')).catch((err: Error) => {
+          if (c.state === 'ready') fail(`${c.name} (${cellName(c.cell)}) Fence failed: ${err.message}`)
+        })
+      })
       const kb = await heapUsedKB(server)
+      paused = false
+      quietMs += Date.now() - quietFrom
       loadSamples.push(loadavg()[0]!)
       if (sec >= settings.warmUpSec) heap.push([sec / 60, kb])
       process.stderr.write(`${fmt(sec)} s: ${clients.size} connected, ${fmt(totals.sent)} sent, ${fmt(totals.received)} received, heap ${fmt(kb / 1024, 1)} MB, load ${fmt(loadavg()[0]!, 2)}\n`)
@@ -467,6 +489,7 @@ async function main (): Promise<number> {
     perCell: Object.fromEntries(perCell),
     heapSamples: heap,
     heapSlopeKBPerMin: heapSlope,
+    quietMs,
     load: { before: loadBefore, during: loadDuring, after: loadavg()[0]! }
   }
   mkdirSync(join(benchDir, 'results'), { recursive: true })
@@ -480,7 +503,7 @@ async function main (): Promise<number> {
   process.stdout.write(`
 - ${summary.date}; ${summary.cpu}; Node ${summary.node}
 - ${settings.connections} connections (official @microsoft/signalr clients, ${CELLS.length} transport/protocol cells), ${fmt(minutes, 1)} min, ${settings.churnPerSec} replaced a second (${fmt(totals.connectionsOpened)} opened, ${fmt(totals.connectionsClosed)} closed by the client)
-- ${fmt(totals.sent)} messages sent (${settings.broadcastsPerSec} broadcasts/s, ${settings.groupSendsPerSec} group sends/s to ${settings.groups} groups), ${fmt(totals.received)} received, ${fmt(totals.expected)} checked
+- ${fmt(totals.sent)} messages sent (${settings.broadcastsPerSec} broadcasts/s, ${settings.groupSendsPerSec} group sends/s to ${settings.groups} groups, paused ${fmt(quietMs / 10 / settings.durationSec)} % of the time for heap samples), ${fmt(totals.received)} received, ${fmt(totals.expected)} checked
 - lost ${fmt(totals.lost)}, duplicated ${fmt(totals.duplicated)}; ${totals.failures.length} failures; ${fmt(totals.skippedTicks)} sends skipped (in-flight bound)
 - server heap slope ${fmt(heapSlope, 1)} KB/min over ${heap.length} samples after ${fmt(settings.warmUpSec)} s (bound ${fmt(settings.maxHeapSlopeKBPerMin)} KB/min)
 - load average (1 min) ${fmt(loadBefore, 2)} before, ${fmt(loadDuring, 2)} on average during, ${fmt(summary.load.after, 2)} after
