@@ -14,7 +14,10 @@
  *
  * It exits non-zero when a message was lost or duplicated, a connection
  * closed with an error, an invocation failed, or the heap slope exceeds the
- * bound (HEAP_SLOPE_BOUND below says why it is what it is).
+ * bound (HEAP_SLOPE_BOUND below says why it is what it is; runs shorter than
+ * 2 minutes get a looser one, and samples spanning less than 20 s none).
+ * It prints a summary in Markdown (the "Soak" section of bench/RESULTS.md
+ * quotes one) and writes the raw figures to bench/results/.
  *
  * How "lost" is decided without a shared clock: every event of the driver
  * (a client connected, a send issued, a send completed, a fence issued) takes
@@ -63,12 +66,15 @@ interface Settings {
  * gives about 360 KB/min and fails, while a steady server stays well below
  * (measured: about 150 KB/min over 3 minutes, most of it the first minute's
  * warm-up; closed long-polling connections are kept a few seconds before they
- * go, so the heap swings by a few hundred KB either way). The CI run is short
- * and its fit noisy: its bound only catches a gross leak (about 10 KB per
- * replaced connection).
+ * go, so the heap swings by a few hundred KB either way). A run shorter than
+ * LONG_RUN_SEC (the CI run) has a short warm-up and a noisy fit: its bound
+ * only catches a gross leak (about 10 KB per replaced connection).
  */
 const HEAP_SLOPE_BOUND = 256
-const HEAP_SLOPE_BOUND_CI = 2048
+const HEAP_SLOPE_BOUND_SHORT = 2048
+const LONG_RUN_SEC = 120
+/** The shortest span of samples the slope is judged on. */
+const MIN_FIT_SEC = 20
 
 const DEFAULT: Settings = {
   durationSec: 300,
@@ -77,19 +83,12 @@ const DEFAULT: Settings = {
   groupSendsPerSec: 20,
   groups: 10,
   churnPerSec: 3,
+  // These three follow from the duration (parseCli).
   heapSampleSec: 10,
   warmUpSec: 60,
   maxHeapSlopeKBPerMin: HEAP_SLOPE_BOUND
 }
-const CI: Settings = {
-  ...DEFAULT,
-  durationSec: 45,
-  connections: 100,
-  groups: 5,
-  heapSampleSec: 3,
-  warmUpSec: 20,
-  maxHeapSlopeKBPerMin: HEAP_SLOPE_BOUND_CI
-}
+const CI: Settings = { ...DEFAULT, durationSec: 45, connections: 100, groups: 5 }
 
 /** Invocations in flight at most; a tick that would exceed it is skipped (and counted), so a slow machine slows the run down instead of piling up. */
 const MAX_IN_FLIGHT = 100
@@ -102,6 +101,7 @@ function parseCli (argv: string[]): { settings: Settings, ci: boolean } {
   const args = argv.flatMap((arg) => arg.startsWith('--') && arg.includes('=') ? arg.split('=', 2) : [arg])
   const ci = args.includes('--ci')
   const settings = { ...(ci ? CI : DEFAULT) }
+  let maxHeapSlope: number | null = null
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
     if (arg === '--ci') continue
@@ -109,11 +109,14 @@ function parseCli (argv: string[]): { settings: Settings, ci: boolean } {
     if (!Number.isFinite(value) || value <= 0) throw new Error(`${arg} needs a positive number`)
     if (arg === '--duration') settings.durationSec = value
     else if (arg === '--connections') settings.connections = Math.round(value)
-    else if (arg === '--max-heap-slope') settings.maxHeapSlopeKBPerMin = value
+    else if (arg === '--max-heap-slope') maxHeapSlope = value
     else throw new Error(`unknown argument ${arg} (known: --duration S, --connections N, --max-heap-slope KB, --ci)`)
   }
-  // The warm-up is at most half the run, so that a short run still has samples to fit.
-  settings.warmUpSec = Math.min(settings.warmUpSec, settings.durationSec / 2)
+  const long = settings.durationSec >= LONG_RUN_SEC
+  settings.heapSampleSec = long ? 10 : 3
+  // A short run keeps half its time for samples to fit.
+  settings.warmUpSec = long ? 60 : Math.min(20, settings.durationSec / 2)
+  settings.maxHeapSlopeKBPerMin = maxHeapSlope ?? (long ? HEAP_SLOPE_BOUND : HEAP_SLOPE_BOUND_SHORT)
   return { settings, ci }
 }
 
@@ -216,6 +219,8 @@ const groupSends = new Map<string, SendRecord[]>()
 const clients = new Set<Client>()
 let inFlight = 0
 let nextClient = 0
+/** While a heap sample is taken, no send and no churn starts. */
+let paused = false
 
 function fail (what: string): void {
   if (totals.failures.length < 50) totals.failures.push(what)
@@ -329,6 +334,7 @@ function pick<T> (items: readonly T[]): T | undefined {
 
 /** Issues one broadcast ('b') or group send ('g') from a random ready client. */
 function send (kind: 'b' | 'g'): void {
+  if (paused) return
   const sender = pick(ready())
   if (sender === undefined) return
   if (inFlight >= MAX_IN_FLIGHT) {
@@ -404,6 +410,7 @@ async function main (): Promise<number> {
   serverDied.catch(() => {})
 
   const heap: Array<[number, number]> = []
+  let quietMs = 0
   const timers: NodeJS.Timeout[] = []
   let churning = Promise.resolve()
   try {
@@ -418,7 +425,7 @@ async function main (): Promise<number> {
     let churnBusy = false
     timers.push(setInterval(() => {
       // One churn step at a time: on a slow machine a step is skipped rather than overlapped.
-      if (churnBusy) return
+      if (churnBusy || paused) return
       churnBusy = true
       churning = (async () => {
         const leaving = ready().sort(() => Math.random() - 0.5).slice(0, settings.churnPerSec)
@@ -426,11 +433,33 @@ async function main (): Promise<number> {
         await Promise.all(leaving.map(() => enter(hubUrl, settings)))
       })().finally(() => { churnBusy = false })
     }, 1000))
+    /**
+     * Samples are taken at a quiet point, so that they compare: no send or
+     * churn step in progress, and every client fenced (whatever the server had
+     * queued has been delivered). Otherwise messages still buffered for slow
+     * clients, which a loaded machine has more of as the run goes on, would
+     * read as heap growth.
+     */
     const sampleHeap = async (): Promise<void> => {
       const sec = (Date.now() - t0) / 1000
+      // Warm-up samples only show progress: no quiet point for them.
+      const counts = sec >= settings.warmUpSec
+      paused = counts
+      const quietFrom = Date.now()
+      if (counts) {
+        await churning
+        await Promise.allSettled([...clients].flatMap((c) => [...c.pending]))
+        await inBatches(ready(), START_CONCURRENCY * 2, async (c) => {
+          await withTimeout(`${c.name} Fence`, c.connection.invoke('Fence')).catch((err: Error) => {
+            if (c.state === 'ready') fail(`${c.name} (${cellName(c.cell)}) Fence failed: ${err.message}`)
+          })
+        })
+      }
       const kb = await heapUsedKB(server)
+      paused = false
+      quietMs += Date.now() - quietFrom
       loadSamples.push(loadavg()[0]!)
-      if (sec >= settings.warmUpSec) heap.push([sec / 60, kb])
+      if (counts) heap.push([sec / 60, kb])
       process.stderr.write(`${fmt(sec)} s: ${clients.size} connected, ${fmt(totals.sent)} sent, ${fmt(totals.received)} received, heap ${fmt(kb / 1024, 1)} MB, load ${fmt(loadavg()[0]!, 2)}\n`)
     }
     await Promise.race([
@@ -457,7 +486,10 @@ async function main (): Promise<number> {
   const heapSlope = slope(heap)
   const minutes = settings.durationSec / 60
   const loadDuring = loadSamples.length === 0 ? loadBefore : loadSamples.reduce((s, x) => s + x, 0) / loadSamples.length
-  const heapOk = heapSlope <= settings.maxHeapSlopeKBPerMin
+  // A fit over less than MIN_FIT_SEC says more about warm-up than about leaks: no verdict.
+  const fitSec = heap.length < 2 ? 0 : (heap[heap.length - 1]![0] - heap[0]![0]) * 60
+  const heapJudged = fitSec >= MIN_FIT_SEC
+  const heapOk = !heapJudged || heapSlope <= settings.maxHeapSlopeKBPerMin
   const ok = totals.lost === 0 && totals.duplicated === 0 && totals.failures.length === 0 && heapOk
 
   const summary = {
@@ -469,6 +501,7 @@ async function main (): Promise<number> {
     perCell: Object.fromEntries(perCell),
     heapSamples: heap,
     heapSlopeKBPerMin: heapSlope,
+    quietMs,
     load: { before: loadBefore, during: loadDuring, after: loadavg()[0]! }
   }
   mkdirSync(join(benchDir, 'results'), { recursive: true })
@@ -482,9 +515,9 @@ async function main (): Promise<number> {
   process.stdout.write(`
 - ${summary.date}; ${summary.cpu}; Node ${summary.node}
 - ${settings.connections} connections (official @microsoft/signalr clients, ${CELLS.length} transport/protocol cells), ${fmt(minutes, 1)} min, ${settings.churnPerSec} replaced a second (${fmt(totals.connectionsOpened)} opened, ${fmt(totals.connectionsClosed)} closed by the client)
-- ${fmt(totals.sent)} messages sent (${settings.broadcastsPerSec} broadcasts/s, ${settings.groupSendsPerSec} group sends/s to ${settings.groups} groups), ${fmt(totals.received)} received, ${fmt(totals.expected)} checked
+- ${fmt(totals.sent)} messages sent (broadcasts and group sends, aiming at ${settings.broadcastsPerSec} and ${settings.groupSendsPerSec} a second, ${settings.groups} groups; paused ${fmt(quietMs / 10 / settings.durationSec)} % of the time for heap samples); ${fmt(totals.received)} deliveries received, ${fmt(totals.expected)} of them checked against a receiver's connected window
 - lost ${fmt(totals.lost)}, duplicated ${fmt(totals.duplicated)}; ${totals.failures.length} failures; ${fmt(totals.skippedTicks)} sends skipped (in-flight bound)
-- server heap slope ${fmt(heapSlope, 1)} KB/min over ${heap.length} samples after ${fmt(settings.warmUpSec)} s (bound ${fmt(settings.maxHeapSlopeKBPerMin)} KB/min)
+- server heap slope ${fmt(heapSlope, 1)} KB/min over ${heap.length} samples after ${fmt(settings.warmUpSec)} s (${heapJudged ? `bound ${fmt(settings.maxHeapSlopeKBPerMin)} KB/min` : `not judged: samples span less than ${MIN_FIT_SEC} s`})
 - load average (1 min) ${fmt(loadBefore, 2)} before, ${fmt(loadDuring, 2)} on average during, ${fmt(summary.load.after, 2)} after
 
 | receivers' cell | received | checked | lost | duplicated |

@@ -29,7 +29,9 @@ export async function build (opts: BuildOptions = {}): Promise<FastifyInstance> 
   ])
 
   const app = Fastify({ logger: opts.logger ?? false })
-  await app.register(signalr)
+  // The hub explorer and live monitor at /signalr; without `authorize` it
+  // answers only requests from this machine.
+  await app.register(signalr, { explorer: { path: '/signalr' } })
 
   app.mapHub('/chathub', chat)
 

@@ -27,6 +27,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 try {
   const address = await app.listen({ port, host })
   app.log.info(`chat example ready: open ${address} in two browser tabs`)
+  app.log.info(`hub explorer and live monitor: ${address}/signalr (from this machine only)`)
 } catch (err) {
   app.log.error(err, 'could not start the chat example')
   process.exit(1)

@@ -4,7 +4,7 @@ export default plugin
 export { plugin as signalr }
 export { defineHub, clientStream } from './hub/define-hub.js'
 export type { HubDefinitionInput } from './hub/define-hub.js'
-export { HubError, SignalRError } from './errors.js'
+export { HubError, SerializationError, SignalRError } from './errors.js'
 export type { Backplane } from './backplane/backplane.js'
 export { MemoryBus, memoryBackplane } from './backplane/memory.js'
 export type { SignalRPluginOptions, MapHubOptions, SignalRDecorator } from './plugin.js'
@@ -14,7 +14,9 @@ export type { ProtocolName } from './protocol/index.js'
 export type { HubContext } from './hub/hub-context.js'
 export type { HubHooks, HookName, InvocationEvent, InvocationResultEvent } from './hub/hooks.js'
 export type { AsyncApiInfo } from './hub/asyncapi.js'
+export type { ExplorerOptions } from './explorer/explorer.js'
 export type { TelemetryOptions } from './telemetry.js'
+export type { InjectOptions } from './inject.js'
 export type {
   AnyHubDefinition, ArgSchema, ArgSchemas, ClientMethodSpec, ClientProxy, ClientSpec, ClientStreamSchema,
   GroupManager, Hub, HubCallerClients, HubClients, HubDefinition, HubLifecycle, InferArg, InferClientArgs,

@@ -5,8 +5,9 @@ import type { ProtocolName } from './protocol/index.js'
 import { isBackplane, type Backplane } from './backplane/backplane.js'
 import type { RateLimit } from './dispatcher/rate-limit.js'
 import { MAX_VALUE_DEPTH } from './protocol/values.js'
+import { NETWORK_TRANSPORT_NAMES, type TransportName } from './transports/registry.js'
 
-export type TransportName = 'webSockets' | 'serverSentEvents' | 'longPolling'
+export type { TransportName }
 
 /** The options that can be set for the whole plugin and overridden per hub (HubOptions). */
 export interface HubOptions {
@@ -92,7 +93,7 @@ export const defaults: ResolvedHubOptions = Object.freeze({
   maximumParallelInvocationsPerClient: 1,
   enableDetailedErrors: false,
   statefulReconnectBufferSize: 100_000,
-  transports: ['webSockets', 'serverSentEvents', 'longPolling'] as TransportName[],
+  transports: [...NETWORK_TRANSPORT_NAMES],
   protocols: ['json', 'messagepack'] as ProtocolName[],
   longPollTimeout: 90_000,
   allowStatefulReconnects: false,
@@ -125,8 +126,8 @@ const hubOptionsShape = {
   maximumParallelInvocationsPerClient: count.optional(),
   enableDetailedErrors: z.boolean({ error: 'must be a boolean' }).optional(),
   statefulReconnectBufferSize: bytes.optional(),
-  transports: z.array(z.enum(['webSockets', 'serverSentEvents', 'longPolling'], {
-    error: "must list only 'webSockets', 'serverSentEvents', 'longPolling'"
+  transports: z.array(z.enum(NETWORK_TRANSPORT_NAMES, {
+    error: `must list only ${NETWORK_TRANSPORT_NAMES.map((name) => `'${name}'`).join(', ')}`
   })).min(1, 'must name at least one transport').optional(),
   protocols: z.array(z.enum(['json', 'messagepack'], {
     error: "must list only 'json', 'messagepack'"
@@ -153,6 +154,12 @@ const pluginOptionsSchema = z.strictObject({
     path: z.string().startsWith('/', 'must start with /'),
     info: z.object({}).loose().optional()
   }, { error: 'must be { path, info? }' }).optional(),
+  explorer: z.strictObject({
+    path: z.string().startsWith('/', 'must start with /'),
+    authorize: z.custom<(request: FastifyRequest) => boolean | Promise<boolean>>((v) => typeof v === 'function', {
+      error: 'must be a function (request) => boolean'
+    }).optional()
+  }, { error: 'must be { path, authorize? }' }).optional(),
   telemetry: z.union([z.literal(false), z.object({}).loose()], { error: 'must be false or { tracerProvider?, meterProvider? }' }).optional(),
   backplane: z.custom<Backplane>(isBackplane, {
     error: 'must be a backplane (publish, subscribe, unsubscribe, close), e.g. redisBackplane({ redis })'
@@ -163,8 +170,9 @@ const pluginOptionsSchema = z.strictObject({
 function fail (where: string, error: z.ZodError): never {
   const issue = error.issues[0]!
   const name = issue.path.length > 0 ? String(issue.path[0]) : undefined
+  const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => `"${k}"`).join(', ') : ''
   const message = issue.code === 'unrecognized_keys'
-    ? `unknown option ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+    ? (name === undefined ? `unknown option ${keys}` : `option "${name}" has unknown key ${keys}`)
     : `option "${name}" ${issue.message}`
   throw new SignalRError(ERR_OPTION, `fastify-signalr: ${where}: ${message}`)
 }
@@ -183,7 +191,7 @@ export function resolvePluginOptions (options: unknown): ResolvedHubOptions {
   const { prefix: _p, logLevel: _l, logSerializers: _ls, ...own } = (options ?? {}) as Record<string, unknown>
   const parsed = pluginOptionsSchema.safeParse(own)
   if (!parsed.success) fail('register', parsed.error)
-  const { backplane: _b, connectionTokenSecret: _s, telemetry: _t, asyncapi: _a, ...hubOptions } = own
+  const { backplane: _b, connectionTokenSecret: _s, telemetry: _t, asyncapi: _a, explorer: _e, ...hubOptions } = own
   return resolve(defaults, hubOptions as HubOptions)
 }
 

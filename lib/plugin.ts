@@ -15,14 +15,19 @@ import type { AnyHubDefinition, HubDefinition } from './hub/types.js'
 import type { Backplane } from './backplane/backplane.js'
 import type { HubLifetimeManager } from './lifetime/lifetime-manager.js'
 import { LocalLifetimeManager } from './lifetime/local.js'
+import type { BackplaneRouting } from './lifetime/channels.js'
 import { ScaledLifetimeManager } from './lifetime/scaled.js'
 import {
   resolveHubOptions, resolvePluginOptions, type HubOptions, type ResolvedHubOptions, type TransportName
 } from './options.js'
 import { resolveProtocols } from './protocol/index.js'
-import { loadTelemetry, type TelemetryOptions } from './telemetry.js'
+import { loadTelemetry, type BackplaneCounters, type TelemetryOptions } from './telemetry.js'
 import { onWebSocketError, raiseFragmentLimit, webSocketServerOptions } from './transports/websockets.js'
 import type { ProtocolName } from './protocol/index.js'
+import { NETWORK_TRANSPORT_NAMES } from './transports/registry.js'
+import { registerExplorer, type ExplorerOptions } from './explorer/explorer.js'
+import { injectHub, type InjectOptions } from './inject.js'
+import type { HubConnection as ClientConnection } from '@microsoft/signalr'
 
 /** Options of `app.register(signalr, options)` (AddSignalR + HubOptions). */
 export interface SignalRPluginOptions extends HubOptions {
@@ -38,6 +43,12 @@ export interface SignalRPluginOptions extends HubOptions {
   telemetry?: TelemetryOptions | false
   /** Serves the AsyncAPI document of the mapped hubs at `path` (GET). */
   asyncapi?: { path: string, info?: AsyncApiInfo }
+  /**
+   * Serves the hub explorer and live monitor page at `path` (off by default).
+   * Without `authorize`, only loopback requests may open it.
+   * @example explorer: { path: '/signalr', authorize: (request) => request.user?.role === 'admin' }
+   */
+  explorer?: ExplorerOptions
 }
 
 /** Per-hub overrides for `mapHub(path, hub, options)`. */
@@ -63,6 +74,13 @@ export interface SignalRDecorator {
    * @example app.get('/asyncapi.json', () => app.signalr.asyncapi({ title: 'Chat' }))
    */
   asyncapi (info?: AsyncApiInfo): Record<string, unknown>
+  /**
+   * Connects an official `@microsoft/signalr` client to the hub at `path` in
+   * process, through `app.inject` (the route's hooks run) and an in-memory
+   * transport: no socket, no port. Resolves once started. The way to unit-test hubs.
+   * @example const connection = await app.signalr.inject('/chathub', { headers: { authorization: 'Bearer t' } })
+   */
+  inject (path: string, options?: InjectOptions): Promise<ClientConnection>
 }
 
 declare module 'fastify' {
@@ -77,14 +95,24 @@ declare module 'fastify' {
   }
 }
 
-/** ASP.NET's advertising order, which is also the order clients try them in. */
-const TRANSPORT_ORDER: readonly TransportName[] = ['webSockets', 'serverSentEvents', 'longPolling']
-
 /** Largest WebSocket frame `ws` accepts before our own framing sees it (0 = unlimited). */
 function framePayloadLimit (options: ResolvedHubOptions): number {
   const limit = options.maximumReceiveMessageSize
   // A frame may carry several messages, so allow a few whole messages per frame.
   return limit === null ? 0 : Math.max(1024 * 1024, limit * 4)
+}
+
+/** The backplane's own counters plus what the hubs' scaled managers refused. */
+function backplaneCounters (backplane: Backplane, runtimes: Iterable<HubRuntime>): BackplaneCounters {
+  let malformed = 0
+  let decoded = 0
+  for (const runtime of runtimes) {
+    const lifetime = runtime.lifetime as ScaledLifetimeManager
+    malformed += lifetime.malformed
+    decoded += lifetime.decoded
+  }
+  const { published, received, dropped } = backplane.stats
+  return { published, received, dropped, decoded, malformed, subscriberGaps: (backplane as { subscriberGaps?: number }).subscriberGaps }
 }
 
 const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, rawOptions) => {
@@ -96,6 +124,8 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
   const hooks = new HookRegistry()
   const telemetry = await loadTelemetry((rawOptions as SignalRPluginOptions | undefined)?.telemetry)
   const mapped: AsyncApiHub[] = []
+  /** Hubs of the plugin itself (the explorer's monitor): not listed in AsyncAPI or the explorer. */
+  const hidden = new Set<AnyHubDefinition>()
   const asyncapi = (rawOptions as SignalRPluginOptions | undefined)?.asyncapi
   if (asyncapi !== undefined) {
     // Built per request from the hubs mapped by then, so hubs mapped after register are in it.
@@ -104,6 +134,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
   const backplane = (rawOptions as SignalRPluginOptions | undefined)?.backplane
   if (backplane !== undefined) {
     (backplane as { setLogger?: (log: typeof fastify.log) => void }).setLogger?.(fastify.log)
+    telemetry?.observeBackplane((backplane as { kind?: string }).kind ?? 'custom', () => backplaneCounters(backplane, runtimes.values()))
     // Subscriptions are made once every hub is mapped.
     fastify.addHook('onReady', async () => {
       await Promise.all([...runtimes.values()].map((runtime) => (runtime.lifetime as ScaledLifetimeManager).start()))
@@ -132,6 +163,8 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
         ? new LocalLifetimeManager()
         : new ScaledLifetimeManager(backplane, name, {
           prefix: (backplane as { prefix?: string }).prefix ?? '',
+          // A benchmarking switch a backplane factory may carry (`routing: 'hub'`).
+          routing: (backplane as { routing?: BackplaneRouting }).routing,
           timeout: options.clientResultTimeout,
           log: fastify.log
         })
@@ -151,6 +184,9 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
     },
     asyncapi (info?: AsyncApiInfo) {
       return buildAsyncApi(mapped, info)
+    },
+    inject (path: string, injectOptions?: InjectOptions) {
+      return injectHub(fastify, path, injectOptions)
     },
     addHook (name: HookName, fn: (...args: any[]) => unknown) {
       if (!isHookName(name)) {
@@ -178,11 +214,11 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
       runtime: runtimeFor(hub, fullPath),
       options: resolved,
       protocols: resolveProtocols(resolved.protocols),
-      transports: TRANSPORT_ORDER.filter((t) => resolved.transports.includes(t)),
+      transports: NETWORK_TRANSPORT_NAMES.filter((t) => resolved.transports.includes(t)),
       log: this.log
     })
     paths.add(fullPath)
-    mapped.push({ name: route.runtime.name, path: fullPath, definition: hub, table: route.runtime.table })
+    if (!hidden.has(hub)) mapped.push({ name: route.runtime.name, path: fullPath, definition: hub, table: route.runtime.table })
     store.requireResolution(Math.min(resolved.keepAliveInterval, resolved.clientTimeoutInterval, resolved.handshakeTimeout,
       resolved.disconnectTimeout, resolved.clientResultTimeout, resolved.longPollTimeout))
     const wss = (fastify as unknown as { websocketServer?: { options: { maxPayload: number, maxFragments?: number } } }).websocketServer
@@ -197,6 +233,17 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
     registerHubRoutes(this, store, route)
     return this
   })
+
+  const explorer = (rawOptions as SignalRPluginOptions | undefined)?.explorer
+  if (explorer !== undefined) {
+    await registerExplorer(fastify, explorer, {
+      store,
+      runtimes: () => runtimes.values(),
+      hubs: () => mapped,
+      scaled: backplane !== undefined,
+      hide: (hub) => hidden.add(hub)
+    })
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { ERR_OPTION, SignalRError } from './errors.js'
-import type { TransportKind } from './hub/types.js'
+import { transportEntry } from './transports/registry.js'
 
 // The few OpenTelemetry API shapes used here, written out so that our public
 // types never require @opentelemetry/api (it is an optional peer dependency).
@@ -18,7 +18,10 @@ interface Tracer {
 interface Counter { add (value: number, attributes?: Attributes): void }
 interface Histogram { record (value: number, attributes?: Attributes): void }
 interface InstrumentOptions { unit?: string, description?: string }
+interface ObservableResult { observe (value: number, attributes?: Attributes): void }
+interface ObservableCounter { addCallback (callback: (result: ObservableResult) => void): void }
 interface Meter {
+  createObservableCounter (name: string, options?: InstrumentOptions): ObservableCounter
   createCounter (name: string, options?: InstrumentOptions): Counter
   createUpDownCounter (name: string, options?: InstrumentOptions): Counter
   createHistogram (name: string, options?: InstrumentOptions): Histogram
@@ -41,12 +44,30 @@ export interface TelemetryOptions {
 /** How a connection ended, with ASP.NET Core's attribute values. */
 export type ConnectionStatus = 'normal_closure' | 'timeout' | 'app_shutdown'
 
-/** ASP.NET Core's `signalr.transport` values. */
-const TRANSPORT_ATTRIBUTE: Record<TransportKind, string> = {
-  WebSockets: 'web_sockets',
-  ServerSentEvents: 'server_sent_events',
-  LongPolling: 'long_polling'
+/** A backplane's running totals, read whenever metrics are collected. */
+export interface BackplaneCounters {
+  /** Messages handed to the bus. */
+  published: number
+  /** Messages that arrived from the bus. */
+  received: number
+  /** Messages that could not be published (counted by the publishing server). */
+  dropped: number
+  /** Arrived payloads from other publishers that were decoded (a server drops its own unread). */
+  decoded: number
+  /** Arrived payloads that were not a valid envelope (counted and ignored). */
+  malformed: number
+  /** Times the subscriber connection was lost (messages sent meanwhile are lost uncounted). */
+  subscriberGaps?: number
 }
+
+const BACKPLANE_COUNTERS: ReadonlyArray<[keyof BackplaneCounters, string, string]> = [
+  ['published', 'signalr.backplane.published', 'Messages this server published on the scale-out backplane.'],
+  ['received', 'signalr.backplane.received', 'Messages this server received from the scale-out backplane.'],
+  ['dropped', 'signalr.backplane.dropped', 'Messages the backplane could not publish (an outage): lost for the other servers.'],
+  ['decoded', 'signalr.backplane.decoded', 'Payloads from other publishers this server decoded (its own are dropped unread).'],
+  ['malformed', 'signalr.backplane.malformed', 'Payloads from the backplane that were not a valid envelope, ignored.'],
+  ['subscriberGaps', 'signalr.backplane.subscriber_gaps', 'Times the backplane subscriber lost its connection; what was published meanwhile is lost.']
+]
 
 /** One connection's telemetry: its span (linked from each invocation span) and its start time. */
 export interface ConnectionTelemetry {
@@ -70,10 +91,12 @@ export class Telemetry {
   private readonly connectionDuration: Histogram
   private readonly invocations: Counter
   private readonly invocationDuration: Histogram
+  private readonly meter: Meter
 
   constructor (api: Api, tracer: Tracer, meter: Meter) {
     this.api = api
     this.tracer = tracer
+    this.meter = meter
     this.activeConnections = meter.createUpDownCounter('signalr.server.active_connections', {
       unit: '{connection}', description: 'Number of connections that are currently active on the server.'
     })
@@ -88,8 +111,22 @@ export class Telemetry {
     })
   }
 
-  connectionOpened (hub: string, connectionId: string, transport: TransportKind): ConnectionTelemetry {
-    const transportValue = TRANSPORT_ATTRIBUTE[transport]
+  /**
+   * Exports a backplane's counters (`signalr.backplane.*`, attribute
+   * `signalr.backplane` = its kind), read from `read` at each collection.
+   */
+  observeBackplane (kind: string, read: () => BackplaneCounters): void {
+    const attributes = { 'signalr.backplane': kind }
+    for (const [key, name, description] of BACKPLANE_COUNTERS) {
+      this.meter.createObservableCounter(name, { unit: '{message}', description }).addCallback((result) => {
+        const value = read()[key]
+        if (value !== undefined) result.observe(value, attributes)
+      })
+    }
+  }
+
+  connectionOpened (hub: string, connectionId: string, transport: string): ConnectionTelemetry {
+    const transportValue = transportEntry(transport).telemetry
     this.activeConnections.add(1, { 'signalr.transport': transportValue })
     const span = this.tracer.startSpan('signalr.connection', {
       kind: this.api.SpanKind.SERVER,

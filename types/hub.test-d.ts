@@ -162,8 +162,8 @@ defineHub({
         type _connectionId = Expect<Equal<typeof hub.connectionId, string>>
         type _userId = Expect<Equal<typeof hub.userId, string | undefined>>
         type _signal = Expect<Equal<typeof hub.signal, AbortSignal>>
-        type _transport = Expect<Equal<typeof hub.transport, 'WebSockets' | 'ServerSentEvents' | 'LongPolling'>>
-        type _transportKind = Expect<Equal<TransportKind, 'WebSockets' | 'ServerSentEvents' | 'LongPolling'>>
+        type _transport = Expect<Equal<typeof hub.transport, 'WebSockets' | 'ServerSentEvents' | 'LongPolling' | 'InMemory'>>
+        type _transportKind = Expect<Equal<TransportKind, 'WebSockets' | 'ServerSentEvents' | 'LongPolling' | 'InMemory'>>
         type _request = Expect<Equal<typeof hub.request, FastifyRequest>>
         type _items = Expect<Equal<typeof hub.items, Map<unknown, unknown>>>
         type _log = Expect<Equal<typeof hub.log, FastifyBaseLogger>>
@@ -172,7 +172,7 @@ defineHub({
         type _add = Expect<Equal<ReturnType<typeof hub.groups.add>, Promise<void>>>
         // @ts-expect-error the connection id is read-only
         hub.connectionId = 'other'
-        // @ts-expect-error `transport` is one of three names
+        // @ts-expect-error `transport` is one of the transport kinds
         expectType<typeof hub.transport>('webSockets')
       }
     }

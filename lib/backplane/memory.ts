@@ -1,3 +1,4 @@
+import type { BackplaneRouting } from '../lifetime/channels.js'
 import { newBackplaneStats, type Backplane } from './backplane.js'
 
 /** An in-process bus shared by several backplanes: the test double, and multi-app runs in one process. */
@@ -9,11 +10,10 @@ export class MemoryBus {
  * A backplane over a `MemoryBus`. Delivery is asynchronous, as over a network,
  * so code that works here does not rely on a publish being seen synchronously.
  */
-export function memoryBackplane (bus: MemoryBus): Backplane {
+export function memoryBackplane (bus: MemoryBus, options: { routing?: BackplaneRouting } = {}): Backplane & { readonly routing?: BackplaneRouting, readonly kind: string } {
   const mine = new Map<string, (payload: Buffer) => void>()
   const stats = newBackplaneStats()
   function deliver (handler: (payload: Buffer) => void, payload: Buffer): void {
-    stats.received++
     handler(payload)
   }
   function publish (channel: string, payload: Buffer): number {
@@ -24,6 +24,8 @@ export function memoryBackplane (bus: MemoryBus): Backplane {
     return handlers.size
   }
   return {
+    routing: options.routing,
+    kind: 'memory',
     stats,
     publish (channel, payload) {
       publish(channel, payload)
@@ -34,8 +36,13 @@ export function memoryBackplane (bus: MemoryBus): Backplane {
     async subscribe (channel, onMessage) {
       let handlers = bus.subscribers.get(channel)
       if (handlers === undefined) bus.subscribers.set(channel, handlers = new Set())
-      handlers.add(onMessage)
-      mine.set(channel, onMessage)
+      // Counted on the receiving backplane's stats, not the publisher's.
+      const counted = (payload: Buffer): void => {
+        stats.received++
+        onMessage(payload)
+      }
+      handlers.add(counted)
+      mine.set(channel, counted)
     },
     async unsubscribe (channel) {
       const handler = mine.get(channel)

@@ -88,6 +88,13 @@ export class ConnectionStore {
     return slot
   }
 
+  /** Every open hub connection (negotiations without a transport excluded), for the explorer's monitor. */
+  * connections (): IterableIterator<HubConnection> {
+    for (const slot of this.slots.values()) {
+      if (!('pending' in slot) && slot.isConnected) yield slot
+    }
+  }
+
   get (token: string): ConnectionSlot | undefined {
     return this.slots.get(token)
   }

@@ -277,6 +277,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
           this.block()
           break
         }
+        this.runtime.stats.onReceived(message)
         inbox[this.inboxHead++] = undefined
       }
     } catch (err) {
@@ -483,6 +484,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
 
   sendSerialized (message: SerializedMessage): void {
     if (this.state !== State.Connected) return
+    if (message !== PING_MESSAGE) this.runtime.stats.sent++
     const transport = this.transport
     if (transport.sendShared === undefined) {
       this.write(message.encode(this.protocol!), this.stateful !== null && message.trackable)
@@ -501,6 +503,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
 
   sendMessage (message: HubMessage): void {
     if (this.state !== State.Connected) return
+    this.runtime.stats.onSent(message)
     const protocol = this.protocol!
     const transport = this.transport
     // Completions and other one-receiver messages: a text record goes from string to frame directly.
@@ -547,6 +550,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
    * simply ended and the client may reconnect.
    */
   private dropSlowClient (): void {
+    this.runtime.stats.slowClientCloses++
     this.log.warn({ buffered: this.pendingBytes, limit: this.options.maximumSendBufferSize },
       'closing a client that does not read its messages fast enough')
     // The Close goes out behind what is queued; the transport's close timeout bounds the wait.

@@ -1,17 +1,15 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ConnectionStore } from '../connection/connection-store.js'
-import type { TransportName } from '../options.js'
+import { negotiateEntry, TRANSPORTS } from '../transports/registry.js'
 import type { RouteContext } from './route-context.js'
 
 /** The highest negotiate version this server speaks (1: separate connection token). */
 const MAX_NEGOTIATE_VERSION = 1
 
-/** Names and formats exactly as the official clients expect them (case-sensitive). */
-const TRANSPORT_ENTRIES: Record<TransportName, string> = {
-  webSockets: '{"transport":"WebSockets","transferFormats":["Text","Binary"]}',
-  serverSentEvents: '{"transport":"ServerSentEvents","transferFormats":["Text"]}',
-  longPolling: '{"transport":"LongPolling","transferFormats":["Text","Binary"]}'
-}
+/** Negotiate's transport items, built once, by the `transports` option's name. */
+const TRANSPORT_ENTRIES: ReadonlyMap<string, string> = new Map(TRANSPORTS.map((entry) => [entry.name, negotiateEntry(entry)]))
+/** The transports that carry stateful reconnect. */
+const REATTACHING = new Set<string>(TRANSPORTS.filter((entry) => entry.canReattach).map((entry) => entry.name))
 
 /** Reads a query key case-insensitively (ASP.NET reads `NegotiateVersion` as well). */
 export function queryValue (query: unknown, key: string): string | undefined {
@@ -55,10 +53,10 @@ export function negotiate (route: RouteContext, store: ConnectionStore, request:
     version = Math.min(n, MAX_NEGOTIATE_VERSION)
   }
   // Stateful reconnect only when the hub allows it and the client asked (and only WebSockets carry it).
-  const stateful = route.options.allowStatefulReconnects && route.transports.includes('webSockets') &&
+  const stateful = route.options.allowStatefulReconnects && route.transports.some((name) => REATTACHING.has(name)) &&
     queryValue(request.query, 'useStatefulReconnect') === 'true'
   const slot = store.createPending(route, version, stateful)
-  const transports = route.transports.map((name) => TRANSPORT_ENTRIES[name]).join(',')
+  const transports = route.transports.map((name) => TRANSPORT_ENTRIES.get(name)!).join(',')
   const body = (stateful ? '{"useStatefulReconnect":true,"negotiateVersion":' : '{"negotiateVersion":') + version +
     ',"connectionId":' + JSON.stringify(slot.connectionId) +
     (version >= 1 ? ',"connectionToken":' + JSON.stringify(slot.token) : '') +

@@ -4,10 +4,8 @@ import { HubConnection } from '../connection/connection.js'
 import type { ConnectionSlot, ConnectionStore, PendingConnection } from '../connection/connection-store.js'
 import { randomId } from '../connection/ids.js'
 import type { Transport } from '../transports/transport.js'
-import { HttpTransportBase, type HttpInbound } from '../transports/http-inbound.js'
-import { LongPollingTransport, NO_CACHE } from '../transports/long-polling.js'
-import { ServerSentEventsTransport } from '../transports/server-sent-events.js'
-import { WebSocketTransport } from '../transports/websockets.js'
+import type { HttpInbound } from '../transports/http-inbound.js'
+import { GET_TRANSPORTS, transportEntry, UPGRADE_TRANSPORT } from '../transports/registry.js'
 import { negotiate, queryValue } from './negotiate.js'
 import { serializeHubRequest } from './redact.js'
 import type { RouteContext } from './route-context.js'
@@ -66,7 +64,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
   const logSerializers = { req: serializeHubRequest }
   // The slot a WebSocket upgrade was checked against, from the guard to the handler.
   const upgrades = new WeakMap<FastifyRequest, PendingConnection | HubConnection | null>()
-  const enabled = new Set(route.transports)
+  const enabled = new Set<string>(route.transports)
 
   scope.route({
     method: 'POST',
@@ -87,8 +85,8 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
         done()
         return
       }
-      if (!enabled.has('webSockets')) {
-        notSupported(reply, 'WebSockets')
+      if (!enabled.has(UPGRADE_TRANSPORT.name)) {
+        notSupported(reply, UPGRADE_TRANSPORT.kind)
         return
       }
       if (store.isClosing) {
@@ -121,7 +119,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
           done()
           return
         }
-        if (slot.transport.kind !== 'WebSockets') textReply(reply, 400, 'Cannot change transports mid-connection')
+        if (slot.transport.kind !== UPGRADE_TRANSPORT.kind) textReply(reply, 400, 'Cannot change transports mid-connection')
         else textReply(reply, 409, '')
         return
       }
@@ -129,34 +127,27 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
       done()
     },
     handler (request, reply) {
-      // ASP.NET's order: an event-stream Accept header means SSE, anything else long polling.
-      const sse = (request.headers.accept ?? '').includes('text/event-stream')
-      if (sse && !enabled.has('serverSentEvents')) return notSupported(reply, 'ServerSentEvents')
-      if (!sse && !enabled.has('longPolling')) return notSupported(reply, 'LongPolling')
+      // The first GET transport that claims the request (SSE for an event-stream Accept, else long polling).
+      const entry = GET_TRANSPORTS.find((candidate) => candidate.get.accepts(request))!
+      if (entry.network && !enabled.has(entry.name)) return notSupported(reply, entry.kind)
       const slot = findSlot(store, route, request, reply)
       if (slot === null) return reply
       if ('pending' in slot) {
         if (store.isClosing) return textReply(reply, 503, 'Server is shutting down')
-        if (sse) {
-          openConnection(store, route, request, new ServerSentEventsTransport(reply), slot.connectionId, slot.token)
-          return reply
-        }
-        openConnection(store, route, request, new LongPollingTransport(store), slot.connectionId, slot.token)
-        // The first poll answers at once: the client's start() waits for it.
-        return reply.code(200).headers(NO_CACHE).type('application/octet-stream').send(Buffer.alloc(0))
+        const opened = entry.get.open(request, reply, { clock: store })
+        if (opened === null) return textReply(reply, 404, NOT_FOUND)
+        openConnection(store, route, request, opened.transport, slot.connectionId, slot.token)
+        return opened.answer === undefined ? reply : opened.answer(reply)
       }
       const transport = slot.transport
-      if (sse) {
-        return transport.kind === 'ServerSentEvents' ? textReply(reply, 409, '') : textReply(reply, 400, 'Cannot change transports mid-connection')
-      }
-      if (!(transport instanceof LongPollingTransport)) return textReply(reply, 400, 'Cannot change transports mid-connection')
-      return transport.handlePoll(reply, store.now)
+      if (transport.kind !== entry.kind) return textReply(reply, 400, 'Cannot change transports mid-connection')
+      return entry.get.next === undefined ? textReply(reply, 409, '') : entry.get.next(transport, reply, store.now)
     },
     wsHandler (socket: WebSocket, request: FastifyRequest) {
       const slot = upgrades.get(request)
       upgrades.delete(request)
       if (slot instanceof HubConnection) {
-        if (slot.canReattach && !store.isClosing) slot.reattach(new WebSocketTransport(socket))
+        if (slot.canReattach && !store.isClosing) slot.reattach(UPGRADE_TRANSPORT.upgrade(socket))
         else socket.close(1000)
         return
       }
@@ -168,7 +159,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
       const connectionId = slot === null ? randomId() : slot.connectionId
       const token = slot === null ? connectionId : slot.token
       try {
-        openConnection(store, route, request, new WebSocketTransport(socket), connectionId, token, slot?.stateful ?? false)
+        openConnection(store, route, request, UPGRADE_TRANSPORT.upgrade(socket), connectionId, token, slot?.stateful ?? false)
       } catch (err) {
         request.log.error({ err }, 'could not open the hub connection')
         socket.close(1011)
@@ -206,12 +197,13 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
         const slot = findSlot(store, route, request, reply)
         if (slot === null) return reply
         if ('pending' in slot || slot.isClosed) return textReply(reply, 404, NOT_FOUND)
-        const transport = slot.transport
-        if (transport instanceof WebSocketTransport) {
-          return textReply(reply, 405, 'POST requests are not allowed for WebSocket connections.')
+        const posts = transportEntry(slot.transport.kind).posts
+        if (posts === undefined) {
+          // ASP.NET's text names the transport in the singular ('WebSocket').
+          return textReply(reply, 405, `POST requests are not allowed for ${slot.transport.kind.replace(/s$/, '')} connections.`)
         }
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
-        await (transport as LongPollingTransport | ServerSentEventsTransport).receive(body)
+        await posts(slot.transport).receive(body)
         return textReply(reply, 200, '')
       }
     })
@@ -223,10 +215,11 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
       handler (request, reply) {
         const slot = findSlot(store, route, request, reply)
         if (slot === null) return reply
-        if ('pending' in slot || !(slot.transport instanceof LongPollingTransport)) {
+        const terminate = 'pending' in slot ? undefined : transportEntry(slot.transport.kind).terminate
+        if ('pending' in slot || terminate === undefined) {
           return textReply(reply, 400, 'Cannot terminate this connection using the DELETE endpoint.')
         }
-        slot.transport.terminate()
+        terminate(slot.transport)
         return textReply(reply, 202, '')
       }
     })
@@ -238,7 +231,7 @@ function inboundOf (store: ConnectionStore, route: RouteContext, request: Fastif
   const token = queryValue(request.query, 'id')
   const slot = token === undefined ? undefined : store.get(token)
   if (slot === undefined || slot.route !== route || 'pending' in slot || slot.isClosed) return null
-  return slot.transport instanceof HttpTransportBase ? slot.transport.inbound : null
+  return transportEntry(slot.transport.kind).posts?.(slot.transport).inbound ?? null
 }
 
 function rawBody (_request: FastifyRequest, body: Buffer | string, done: (err: Error | null, body?: unknown) => void): void {

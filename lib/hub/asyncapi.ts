@@ -16,11 +16,14 @@ export interface AsyncApiInfo {
   description?: string
 }
 
-type JsonSchema = Record<string, unknown>
+export type JsonSchema = Record<string, unknown>
 
-function schemaOf (schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+/** Lets a caller refine what zod emits for a schema (the explorer marks dates and binary). */
+export type SchemaOverride = NonNullable<Parameters<typeof z.toJSONSchema>[1]>['override']
+
+export function schemaOf (schema: z.ZodType, io: 'input' | 'output', override?: SchemaOverride): JsonSchema {
   // Transforms, dates and the like have no JSON Schema; describe them loosely instead of failing.
-  const json = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as JsonSchema
+  const json = z.toJSONSchema(schema, { io, unrepresentable: 'any', ...(override !== undefined ? { override } : {}) }) as JsonSchema
   delete json.$schema
   return json
 }
@@ -30,7 +33,7 @@ function tupleOf (schemas: readonly z.ZodType[], io: 'input' | 'output'): JsonSc
   return { type: 'array', prefixItems: schemas.map((s) => schemaOf(s, io)), items: false, minItems: schemas.length }
 }
 
-function clientArgs (spec: ClientMethodSpec): readonly z.ZodType[] {
+export function clientArgs (spec: ClientMethodSpec): readonly z.ZodType[] {
   return Array.isArray(spec) ? spec : (spec as { args: readonly z.ZodType[] }).args
 }
 

@@ -30,7 +30,8 @@ export class InvocationContext implements Hub<any> {
   get connectionId (): string { return this.connection.connectionId }
   get userId (): string | undefined { return this.connection.userId }
   get request (): FastifyRequest { return this.connection.request }
-  get transport (): TransportKind { return this.connection.transport.kind }
+  // Every transport is made by its registry entry and carries that entry's kind.
+  get transport (): TransportKind { return this.connection.transport.kind as TransportKind }
   get items (): Map<unknown, unknown> { return this.connection.items }
   get log (): FastifyBaseLogger { return this.connection.log }
   get groups (): GroupManager { return this.connection.runtime.groups }

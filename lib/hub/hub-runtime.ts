@@ -6,6 +6,7 @@ import type { Telemetry } from '../telemetry.js'
 import { HubClientsImpl } from './clients.js'
 import { GroupManagerImpl } from './groups.js'
 import type { AnyHubDefinition } from './types.js'
+import { HubStats } from './hub-stats.js'
 
 /**
  * One hub definition at run time: its method table, its lifetime manager and
@@ -25,6 +26,8 @@ export class HubRuntime {
   readonly telemetry: Telemetry | null
   /** Some method sets its own `rateLimit`. */
   readonly hasMethodRateLimits: boolean
+  /** Traffic totals on this server, for the explorer's monitor. */
+  readonly stats = new HubStats()
 
   constructor (
     definition: AnyHubDefinition, name: string, table: MethodTable, lifetime: HubLifetimeManager,

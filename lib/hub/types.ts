@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { z } from 'zod'
 import type { HubHooks } from './hooks.js'
+import type { TransportKind } from '../transports/registry.js'
 
 /** Flattens intersections so editor hovers stay readable. */
 export type Simplify<T> = { [K in keyof T]: T[K] } & {}
@@ -100,7 +101,7 @@ export interface GroupManager {
   remove (connectionId: string, groupName: string): Promise<void>
 }
 
-export type TransportKind = 'WebSockets' | 'ServerSentEvents' | 'LongPolling'
+export type { TransportKind } from '../transports/registry.js'
 
 /** The `hub` parameter of every handler and lifecycle hook (HubCallerContext + Clients + Groups). */
 export interface Hub<C = UntypedClient> {

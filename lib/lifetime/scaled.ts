@@ -1,28 +1,21 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { Packr, Unpackr } from 'msgpackr'
 import type { Backplane } from '../backplane/backplane.js'
-import { randomId } from '../connection/ids.js'
 import { HubError } from '../errors.js'
 import { jsonProtocol } from '../protocol/json.js'
 import { messagePackProtocol } from '../protocol/messagepack.js'
+import { HubChannels, type BackplaneRouting } from './channels.js'
+import { GROUP, INVOKE, isFrom, newOrigin, originOf, pack, REPLY, SEND, unpack, type Envelope } from './envelope.js'
 import type { HubLifetimeManager, LifetimeConnection, Target } from './lifetime-manager.js'
 import { LocalLifetimeManager } from './local.js'
 import { SerializedMessage } from './serialized-message.js'
+import { ChannelSubscriptions } from './subscriptions.js'
 
-/**
- * Envelopes on the bus, as MessagePack arrays (documented in the README so
- * other services can publish): the message kind first, then the origin server.
- */
-const SEND = 1 // [1, origin, target, jsonBytes, messagePackBytes]
-const GROUP = 2 // [2, origin, requestId, connectionId, groupName, add]
-const INVOKE = 3 // [3, origin, requestId, connectionId, method, args]
-const REPLY = 4 // [4, requestId, ok, resultOrErrorText]
-
-/** Extra wait for a remote client result, so the owner's own timeout error can come back first. */
-const REPLY_MARGIN = 250
-
-const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true, encodeUndefinedAsNil: true })
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes: false })
+/** Past this many groups, users or remote connections a send goes once to the all channel with its target list. */
+export const DEFAULT_FANOUT_LIMIT = 16
+const LOG_EVERY_MS = 5000
+/** Longest a new connection waits for its channels' subscriptions (the backplane may be down). */
+const CONNECT_WAIT_MS = 2000
+const NO_NAMES: readonly string[] = []
 
 interface PendingRequest {
   resolve (value: unknown): void
@@ -30,86 +23,173 @@ interface PendingRequest {
   timer: NodeJS.Timeout
 }
 
+/** Which channel a payload came in on: it decides who a send is for. */
+type Scope =
+  | { readonly kind: 'all' }
+  | { readonly kind: 'group', readonly name: string }
+  | { readonly kind: 'user', readonly id: string }
+  | { readonly kind: 'connection', readonly id: string }
+
+const ALL_SCOPE: Scope = { kind: 'all' }
+
 export interface ScaledOptions {
   /** Channel prefix shared by the servers of one app. */
   prefix: string
-  /** ms a cross-server group change or client result may take. */
+  /** ms a cross-server group change or client result may take (clientResultTimeout). */
   timeout: number
   log: FastifyBaseLogger
+  /** `targeted` (default), or `hub`: the former single-channel design, a benchmarking baseline. */
+  routing?: BackplaneRouting
+  /** Targets past which a multi-target send falls back to the all channel. */
+  fanoutLimit?: number
+  /** False for an emitter: it has no connections, so it subscribes to nothing but its ack channel. */
+  serving?: boolean
+}
+
+/** Rejects with `error()` if `promise` has not settled within `ms`. */
+function bounded<T> (promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const bound = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(error()) }, ms)
+    timer.unref()
+  })
+  return Promise.race([promise, bound]).finally(() => { clearTimeout(timer) })
+}
+
+function unique (values: readonly string[]): readonly string[] {
+  return values.length < 2 ? values : [...new Set(values)]
+}
+
+function asBuffer (bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
 /**
  * Local delivery plus a backplane (the ClusterAdapter idea): every send is
  * delivered to this server's connections at once and published once, already
- * encoded for every protocol, for the other servers to deliver to theirs. A
- * server ignores its own publications, so nobody gets a message twice. Group
- * changes and client results for connections elsewhere are requests answered
- * by the owning server on the requester's reply channel.
+ * encoded for every protocol, on the channels of its targets (see
+ * channels.ts). A server subscribes to a group, user or connection channel
+ * only while it has a local member, and drops its own publications by their
+ * origin header, so nobody gets a message twice. Group changes and client
+ * results for connections elsewhere are requests on the connection's channel,
+ * answered on the requester's ack channel; a request that reaches no
+ * subscriber fails at once.
  */
 export class ScaledLifetimeManager implements HubLifetimeManager {
   readonly local = new LocalLifetimeManager()
-  readonly serverId = randomId()
+  readonly serverId: string
+  readonly channels: HubChannels
+  readonly routing: BackplaneRouting
+  /** Payloads that arrived but were not a valid envelope (from another service, or noise). */
+  malformed = 0
+  /** Payloads from other publishers that this server decoded (its own are dropped unread). */
+  decoded = 0
+  private readonly origin: Buffer
   private readonly backplane: Backplane
-  private readonly busChannel: string
-  private readonly replyChannel: string
   private readonly options: ScaledOptions
+  private readonly fanoutLimit: number
+  private readonly subscriptions: ChannelSubscriptions
+  private readonly ackChannel: string
   private readonly pending = new Map<string, PendingRequest>()
   private requestCounter = 0
   private started = false
+  private lastMalformedLog = 0
 
   constructor (backplane: Backplane, hubName: string, options: ScaledOptions) {
     this.backplane = backplane
     this.options = options
-    this.busChannel = `${options.prefix}${hubName}:bus`
-    this.replyChannel = `${options.prefix}${hubName}:reply:${this.serverId}`
+    this.routing = options.routing ?? 'targeted'
+    this.fanoutLimit = options.fanoutLimit ?? DEFAULT_FANOUT_LIMIT
+    const origin = newOrigin()
+    this.origin = origin.bytes
+    this.serverId = origin.id
+    this.channels = new HubChannels(options.prefix, hubName)
+    this.ackChannel = this.channels.ack(this.serverId)
+    this.subscriptions = new ChannelSubscriptions(backplane, (err, channel) => {
+      options.log.warn({ err, channel }, 'backplane subscription failed')
+    })
   }
 
-  /** The bus channel of a hub, for services that publish without a hub. */
-  static channelFor (prefix: string, hubName: string): string {
-    return `${prefix}${hubName}:bus`
-  }
+  /** How many group, user and connection channels this server is subscribed to. */
+  get subscriptionCount (): number { return this.subscriptions.size }
 
   async start (): Promise<void> {
     if (this.started) return
     this.started = true
-    await this.backplane.subscribe(this.busChannel, (payload) => { this.onBusMessage(payload) })
-    await this.backplane.subscribe(this.replyChannel, (payload) => { this.onReply(payload) })
+    const subscribed = [this.backplane.subscribe(this.ackChannel, (payload) => { this.onReply(payload) })]
+    if (this.options.serving !== false) {
+      subscribed.push(this.backplane.subscribe(this.channels.all, (payload) => { this.onMessage(payload, ALL_SCOPE) }))
+    }
+    await Promise.all(subscribed)
   }
 
-  onConnected (connection: LifetimeConnection): void {
+  onConnected (connection: LifetimeConnection): void | Promise<void> {
     this.local.onConnected(connection)
+    if (this.routing === 'hub') return
+    const id = connection.connectionId
+    const subscribed = [this.acquire(this.channels.connection(id), { kind: 'connection', id })]
+    const userId = connection.userId
+    if (userId !== undefined) subscribed.push(this.acquire(this.channels.user(userId), { kind: 'user', id: userId }))
+    // Waits, so a client result or group change from another server right after the
+    // handshake finds the connection; but an outage must not hold new connections for long.
+    const bound = Math.min(this.options.timeout, CONNECT_WAIT_MS)
+    return bounded(Promise.all(subscribed), bound, () => new Error(`not confirmed within ${bound} ms`)).then(() => {}, (err: unknown) => {
+      this.options.log.warn({ err, connectionId: id }, 'backplane subscription for a new connection not confirmed; it is reachable locally only until it is')
+    })
   }
 
   onDisconnected (connection: LifetimeConnection): void {
+    if (this.local.connections.get(connection.connectionId) !== connection) return
+    const groups = this.routing === 'targeted' ? [...connection.groupNames] : NO_NAMES
     this.local.onDisconnected(connection)
+    if (this.routing === 'hub') return
+    this.subscriptions.release(this.channels.connection(connection.connectionId))
+    if (connection.userId !== undefined) this.subscriptions.release(this.channels.user(connection.userId))
+    for (const name of groups) this.subscriptions.release(this.channels.group(name))
   }
 
   send (target: Target, message: SerializedMessage): Promise<void> {
     if (!(target.kind === 'connections' && target.ids.every((id) => this.local.connections.has(id)))) {
       // Publish before the local writes, so other servers start while this one writes to its own.
-      const json = message.encode(jsonProtocol)
-      const binary = message.encode(messagePackProtocol)
-      this.publish([SEND, this.serverId, target, json, binary])
+      this.publishSend(target, message)
     }
     return this.local.send(target, message)
   }
 
   addToGroup (connectionId: string, groupName: string): Promise<void> {
-    return this.changeGroup(connectionId, groupName, true)
+    const connection = this.local.connections.get(connectionId)
+    if (connection === undefined) return this.changeRemote(connectionId, groupName, true)
+    if (this.routing === 'hub') return this.local.addToGroup(connectionId, groupName)
+    const channel = this.channels.group(groupName)
+    let ready: Promise<void>
+    if (connection.groupNames.has(groupName)) {
+      ready = this.subscriptions.ready(channel)
+    } else {
+      void this.local.addToGroup(connectionId, groupName)
+      ready = this.acquire(channel, { kind: 'group', name: groupName })
+    }
+    // Resolves once this server is subscribed, so a send from any server right after reaches the member.
+    return bounded(ready, this.options.timeout,
+      () => new Error(`The backplane did not confirm the subscription to group '${groupName}' within ${this.options.timeout} ms.`))
   }
 
   removeFromGroup (connectionId: string, groupName: string): Promise<void> {
-    return this.changeGroup(connectionId, groupName, false)
+    const connection = this.local.connections.get(connectionId)
+    if (connection === undefined) return this.changeRemote(connectionId, groupName, false)
+    if (this.routing === 'targeted' && connection.groupNames.has(groupName)) {
+      this.subscriptions.release(this.channels.group(groupName))
+    }
+    return this.local.removeFromGroup(connectionId, groupName)
   }
 
   invokeClient (connectionId: string, method: string, args: unknown[]): Promise<unknown> {
     if (this.local.connections.has(connectionId)) return this.local.invokeClient(connectionId, method, args)
-    // The owning server applies clientResultTimeout itself and replies with its error; waiting a
-    // little longer here lets that reply arrive instead of a vaguer "no answer".
-    // The owner checks deadlines on its heartbeat, at most half the timeout (and 1 s) late.
-    const margin = Math.min(1000, this.options.timeout / 2) + REPLY_MARGIN
-    return this.request(connectionId, this.options.timeout + margin,
-      (requestId) => [INVOKE, this.serverId, requestId, connectionId, method, args])
+    // The owner applies clientResultTimeout too; the caller's own bound, with the same text,
+    // also ends the call when the owner dies while its client is answering.
+    const timeout = this.options.timeout
+    return this.request(connectionId, timeout,
+      () => new Error(`Timed out after ${timeout} ms waiting for the client's result of '${method}'.`),
+      (requestId) => [INVOKE, requestId, connectionId, method, args])
   }
 
   async close (): Promise<void> {
@@ -121,90 +201,185 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
     this.pending.clear()
     if (!this.started) return
     this.started = false
-    await Promise.all([this.backplane.unsubscribe(this.busChannel), this.backplane.unsubscribe(this.replyChannel)])
+    const channels = [this.ackChannel]
+    if (this.options.serving !== false) channels.push(this.channels.all)
+    await Promise.all([...channels.map((channel) => this.backplane.unsubscribe(channel)), this.subscriptions.clear()])
   }
 
-  private async changeGroup (connectionId: string, groupName: string, add: boolean): Promise<void> {
-    if (this.local.connections.has(connectionId)) {
-      return add ? this.local.addToGroup(connectionId, groupName) : this.local.removeFromGroup(connectionId, groupName)
-    }
-    await this.request(connectionId, this.options.timeout,
-      (requestId) => [GROUP, this.serverId, requestId, connectionId, groupName, add])
+  private acquire (channel: string, scope: Scope): Promise<void> {
+    return this.subscriptions.acquire(channel, (payload) => { this.onMessage(payload, scope) })
   }
 
-  /** Publishes a request to whichever server owns `connectionId` and awaits its reply. */
-  private request (connectionId: string, timeout: number, envelope: (requestId: string) => unknown[]): Promise<unknown> {
-    const requestId = `${this.serverId}:${++this.requestCounter}`
-    return new Promise((resolve, reject) => {
+  private changeRemote (connectionId: string, groupName: string, add: boolean): Promise<void> {
+    const timeout = this.options.timeout
+    return this.request(connectionId, timeout,
+      () => new Error(`Connection '${connectionId}' did not answer the group change within ${timeout} ms.`),
+      (requestId) => [GROUP, requestId, connectionId, groupName, add]) as Promise<void>
+  }
+
+  /**
+   * Publishes a request to whichever server owns `connectionId` and awaits its
+   * answer. Nobody subscribed to the connection's channel means no server has
+   * it: that fails at once, as in ASP.NET.
+   */
+  private async request (connectionId: string, timeout: number, timedOut: () => Error, envelope: (requestId: string) => Envelope): Promise<unknown> {
+    const requestId = `${++this.requestCounter}`
+    const answer = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(requestId)
-        reject(new Error(`Connection '${connectionId}' does not exist on any server (no answer within ${timeout} ms).`))
+        reject(timedOut())
       }, timeout)
       timer.unref()
       this.pending.set(requestId, { resolve, reject, timer })
-      this.publish(envelope(requestId))
     })
+    const channel = this.routing === 'targeted' ? this.channels.connection(connectionId) : this.channels.all
+    let receivers: number
+    try {
+      receivers = await this.backplane.publishCounted(channel, pack(this.origin, envelope(requestId)))
+    } catch (err) {
+      this.forget(requestId)
+      throw err
+    }
+    if (receivers === 0) {
+      this.forget(requestId)
+      throw new Error(`Connection '${connectionId}' does not exist.`)
+    }
+    return await answer
   }
 
-  private publish (envelope: unknown[]): void {
-    this.backplane.publish(this.busChannel, packr.pack(envelope))
+  private forget (requestId: string): void {
+    const entry = this.pending.get(requestId)
+    if (entry === undefined) return
+    this.pending.delete(requestId)
+    clearTimeout(entry.timer)
+    // Settled so the promise nobody awaits any more is not an unhandled rejection.
+    entry.resolve(undefined)
+  }
+
+  /** Publishes a send on the channels of its target (or the all channel, past the fan-out limit). */
+  private publishSend (target: Target, message: SerializedMessage): void {
+    const payload = pack(this.origin, [SEND, target, message.encode(jsonProtocol), message.encode(messagePackProtocol)])
+    if (this.routing === 'hub' || target.kind === 'all') {
+      this.backplane.publish(this.channels.all, payload)
+      return
+    }
+    let channels: string[]
+    switch (target.kind) {
+      case 'connections':
+        channels = unique(target.ids).filter((id) => !this.local.connections.has(id)).map((id) => this.channels.connection(id))
+        break
+      case 'users':
+        channels = unique(target.ids).map((id) => this.channels.user(id))
+        break
+      case 'groups':
+        channels = unique(target.names).map((name) => this.channels.group(name))
+        break
+    }
+    if (channels.length > this.fanoutLimit) {
+      this.backplane.publish(this.channels.all, payload)
+      return
+    }
+    for (const channel of channels) this.backplane.publish(channel, payload)
   }
 
   private reply (origin: string, requestId: string, ok: boolean, value: unknown): void {
-    this.backplane.publish(this.replyChannelOf(origin), packr.pack([REPLY, requestId, ok, value]))
+    this.backplane.publish(this.channels.ack(origin), pack(this.origin, [REPLY, requestId, ok, value]))
   }
 
-  private replyChannelOf (serverId: string): string {
-    return this.replyChannel.slice(0, this.replyChannel.length - this.serverId.length) + serverId
-  }
-
-  private onBusMessage (payload: Buffer): void {
-    let envelope: unknown[]
-    try {
-      envelope = unpackr.unpack(payload) as unknown[]
-    } catch (err) {
-      this.options.log.warn({ err }, 'ignoring an unreadable backplane message')
+  private onMessage (payload: Buffer, scope: Scope): void {
+    if (isFrom(payload, this.origin)) return
+    this.decoded++
+    const envelope = unpack(payload)
+    if (typeof envelope === 'string') {
+      this.refuse(envelope, scope)
       return
     }
-    if (!Array.isArray(envelope) || envelope[1] === this.serverId) return
     switch (envelope[0]) {
-      case SEND: {
-        const [, , target, json, binary] = envelope as [number, string, Target, Buffer, Buffer]
-        this.local.deliver(target, SerializedMessage.fromEncoded(json, binary))
+      case SEND:
+        this.deliver(scope, envelope[1], SerializedMessage.fromEncoded(asBuffer(envelope[2]), asBuffer(envelope[3])))
         return
-      }
       case GROUP: {
-        const [, origin, requestId, connectionId, groupName, add] = envelope as [number, string, string, string, string, boolean]
+        const [, requestId, connectionId, groupName, add] = envelope
         if (!this.local.connections.has(connectionId)) return
-        const change = add ? this.local.addToGroup(connectionId, groupName) : this.local.removeFromGroup(connectionId, groupName)
-        void change.then(() => { this.reply(origin, requestId, true, null) })
+        const origin = originOf(payload)
+        const change = add ? this.addToGroup(connectionId, groupName) : this.removeFromGroup(connectionId, groupName)
+        change.then(() => { this.reply(origin, requestId, true, null) }, (err: Error) => { this.reply(origin, requestId, false, err.message) })
         return
       }
       case INVOKE: {
-        const [, origin, requestId, connectionId, method, args] = envelope as [number, string, string, string, string, unknown[]]
+        const [, requestId, connectionId, method, args] = envelope
         if (!this.local.connections.has(connectionId)) return
+        const origin = originOf(payload)
         this.local.invokeClient(connectionId, method, args).then(
           (result) => { this.reply(origin, requestId, true, result) },
           (err: Error) => { this.reply(origin, requestId, false, err.message) }
         )
+        return
       }
+      default:
+        this.refuse('a reply on a hub channel', scope)
+    }
+  }
+
+  private deliver (scope: Scope, target: Target, message: SerializedMessage): void {
+    switch (scope.kind) {
+      case 'all':
+        this.local.deliver(target, message)
+        return
+      case 'connection':
+        this.local.connections.get(scope.id)?.sendSerialized(message)
+        return
+      case 'user': {
+        const connections = this.local.users.get(scope.id)
+        if (connections !== undefined) for (const connection of connections) connection.sendSerialized(message)
+        return
+      }
+      case 'group':
+        this.deliverToGroup(scope.name, target, message)
+    }
+  }
+
+  /**
+   * A send to several groups comes in once per group channel. A member of
+   * several of them takes its one copy from the first of those groups in the
+   * target's list (it is subscribed there too), so each connection gets one.
+   */
+  private deliverToGroup (name: string, target: Target, message: SerializedMessage): void {
+    const members = this.local.groups.get(name)
+    if (members === undefined) return
+    const names = target.kind === 'groups' ? target.names : NO_NAMES
+    const exclude = target.kind === 'groups' ? target.exclude : null
+    const index = names.indexOf(name)
+    const earlier = index > 0 ? names.slice(0, index) : NO_NAMES
+    for (const connection of members) {
+      if (exclude !== null && exclude.includes(connection.connectionId)) continue
+      if (earlier.length > 0 && earlier.some((g) => connection.groupNames.has(g))) continue
+      connection.sendSerialized(message)
     }
   }
 
   private onReply (payload: Buffer): void {
-    let envelope: unknown[]
-    try {
-      envelope = unpackr.unpack(payload) as unknown[]
-    } catch {
+    this.decoded++
+    const envelope = unpack(payload)
+    if (typeof envelope === 'string' || envelope[0] !== REPLY) {
+      this.refuse(typeof envelope === 'string' ? envelope : 'not a reply on the ack channel', null)
       return
     }
-    if (!Array.isArray(envelope) || envelope[0] !== REPLY) return
-    const [, requestId, ok, value] = envelope as [number, string, boolean, unknown]
+    const [, requestId, ok, value] = envelope
     const entry = this.pending.get(requestId)
     if (entry === undefined) return
     this.pending.delete(requestId)
     clearTimeout(entry.timer)
     if (ok) entry.resolve(value)
     else entry.reject(new HubError(String(value)))
+  }
+
+  /** Counts a payload that is not a valid envelope; logs at most every 5 s, never throws. */
+  private refuse (reason: string, scope: Scope | null): void {
+    this.malformed++
+    const now = Date.now()
+    if (now - this.lastMalformedLog < LOG_EVERY_MS) return
+    this.lastMalformedLog = now
+    this.options.log.warn({ reason, channel: scope?.kind ?? 'ack', malformed: this.malformed }, 'ignoring a malformed backplane message')
   }
 }

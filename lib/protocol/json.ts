@@ -1,6 +1,7 @@
 import type { HubProtocol, MessageReader } from './hub-protocol.js'
 import { MessageType, PING, type Headers, type HubMessage } from './messages.js'
 import { ProtocolError } from './protocol-error.js'
+import { readRecords } from './read-records.js'
 import { RECORD_SEPARATOR_CHAR, TextRecordSplitter } from './text-framing.js'
 import { inspectOutgoing, inspectOutgoingList } from './values.js'
 import { SerializationError } from '../errors.js'
@@ -33,13 +34,7 @@ class JsonMessageReader implements MessageReader {
   }
 
   read (chunk: Buffer, out: HubMessage[]): void {
-    const records = this.records
-    records.length = 0
-    this.splitter.split(chunk, records)
-    for (let i = 0; i < records.length; i++) {
-      const message = parseMessage(records[i]!)
-      if (message !== undefined) out.push(message)
-    }
+    readRecords((records) => { this.splitter.split(chunk, records) }, this.records, parseMessage, out)
   }
 }
 

@@ -3,6 +3,7 @@ import { BinaryMessageSplitter, frameBinary } from './binary-framing.js'
 import type { HubProtocol, MessageReader } from './hub-protocol.js'
 import { MessageType, PING, type Headers, type HubMessage } from './messages.js'
 import { ProtocolError } from './protocol-error.js'
+import { readRecords } from './read-records.js'
 import { scanMessagePack, SUSPICIOUS_KEY } from './messagepack-scan.js'
 import { inspectOutgoing, inspectOutgoingList, MAX_VALUE_DEPTH } from './values.js'
 import { SerializationError } from '../errors.js'
@@ -107,14 +108,7 @@ class MessagePackReader implements MessageReader {
   }
 
   read (chunk: Buffer, out: HubMessage[]): void {
-    const bodies = this.bodies
-    bodies.length = 0
-    this.splitter.split(chunk, bodies)
-    for (let i = 0; i < bodies.length; i++) {
-      const message = parseMessage(bodies[i]!)
-      if (message !== undefined) out.push(message)
-    }
-    bodies.length = 0
+    readRecords((bodies) => { this.splitter.split(chunk, bodies) }, this.bodies, parseMessage, out)
   }
 }
 

@@ -1,24 +1,42 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Redis, RedisOptions } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { newBackplaneStats, type Backplane } from '../backplane/backplane.js'
+import type { BackplaneRouting } from '../lifetime/channels.js'
+import type { PubSubDriver } from './driver.js'
 
 export interface RedisBackplaneOptions {
   /**
-   * An ioredis client, which stays yours to close: it publishes, and the
-   * backplane subscribes on a duplicate of it that it closes itself. Or
-   * ioredis options, from which the backplane makes (and closes) its own client.
+   * An ioredis client or Cluster, which stays yours to close: the backplane
+   * publishes and subscribes on connections of its own made from it (with
+   * its options) and closes those. Or ioredis options, from which it makes
+   * its own.
    */
-  redis: Redis | RedisOptions
+  redis: Redis | Cluster | RedisOptions
   /** Channel prefix, so several apps can share one Redis. Default `signalr:`. */
   prefix?: string
   /** Logger for outages; the plugin passes the Fastify logger when absent. */
   log?: FastifyBaseLogger
+  /**
+   * Benchmarking switch: `'hub'` routes everything over one channel per hub
+   * that every server receives (the former design, the baseline of
+   * `bench:cluster`). The default, `'targeted'`, is what to run.
+   */
+  routing?: BackplaneRouting
 }
 
 export interface RedisBackplane extends Backplane {
   readonly prefix: string
+  readonly routing: BackplaneRouting
+  /** `redis` or `redis-cluster` (the `signalr.backplane` attribute of the metrics). */
+  readonly kind: string
   /** Messages dropped because Redis could not take them (an outage). */
   readonly droppedMessages: number
+  /**
+   * Times the subscriber connection was lost and made again. Whatever was
+   * published meanwhile on this server's channels is lost, and Redis cannot
+   * tell how much that was.
+   */
+  readonly subscriberGaps: number
   /** Gives the backplane the app's logger (the plugin calls it). */
   setLogger (log: FastifyBaseLogger): void
 }
@@ -26,30 +44,36 @@ export interface RedisBackplane extends Backplane {
 const LOG_EVERY_MS = 5000
 
 /**
- * The Redis backplane: PUBLISH on the given client, SUBSCRIBE on a duplicate
- * (a subscribed Redis connection cannot publish). During an outage messages
- * are dropped and counted, never queued without bound; ioredis reconnects and
- * resubscribes by itself.
+ * The Redis backplane over a driver (one Redis, or a Cluster with sharded
+ * pub/sub). During an outage messages are dropped and counted, never queued:
+ * the publishing connection has no offline queue and never re-sends a
+ * command after a reconnect, so no message is delivered twice. Subscriptions
+ * made in one tick go to Redis as one command; ioredis resubscribes by itself
+ * after a reconnect.
  */
-export function createRedisBackplane (publisher: Redis, ownsPublisher: boolean, options: RedisBackplaneOptions): RedisBackplane {
+export function createRedisBackplane (driver: PubSubDriver, options: RedisBackplaneOptions): RedisBackplane {
   const prefix = options.prefix ?? 'signalr:'
+  const routing = options.routing ?? 'targeted'
   let log = options.log
-  // The duplicate must not queue while offline either: what it would send is only (re)subscriptions.
-  // No ready check on it: the check's INFO is refused once a SUBSCRIBE has gone out, which
-  // happens when we subscribe during the connection's handshake; ioredis then drops the
-  // connection and rejects the pending SUBSCRIBE (a failed start). Pub/sub needs no ready check.
-  const subscriber = publisher.duplicate({ enableReadyCheck: false })
   const handlers = new Map<string, (payload: Buffer) => void>()
   const stats = newBackplaneStats()
+  let gaps = 0
   let lastLog = 0
 
-  subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+  // Subscription changes of one tick, sent together.
+  let toSubscribe = new Set<string>()
+  let toUnsubscribe = new Set<string>()
+  let flush: Promise<void> | null = null
+
+  driver.onMessage((channel, payload) => {
     stats.received++
-    handlers.get(channel.toString())?.(message)
+    handlers.get(channel)?.(payload)
   })
-  // ioredis emits 'error' on every failed reconnect; without listeners that would crash the process.
-  subscriber.on('error', (err: Error) => { log?.debug({ err }, 'redis backplane subscriber error') })
-  if (ownsPublisher) publisher.on('error', (err: Error) => { log?.debug({ err }, 'redis backplane publisher error') })
+  driver.onSubscriberLost(() => {
+    gaps++
+    log?.warn({ gaps }, 'redis backplane subscriber disconnected; messages for this server are lost until it resubscribes')
+  })
+  driver.onError((err, which) => { log?.debug({ err }, `redis backplane ${which} error`) })
 
   function drop (err?: Error): void {
     stats.dropped++
@@ -60,36 +84,58 @@ export function createRedisBackplane (publisher: Redis, ownsPublisher: boolean, 
     }
   }
 
+  function scheduleFlush (): Promise<void> {
+    flush ??= new Promise<void>((resolve) => { setImmediate(resolve) }).then(async () => {
+      flush = null
+      const subscribe = [...toSubscribe]
+      const unsubscribe = [...toUnsubscribe]
+      toSubscribe = new Set()
+      toUnsubscribe = new Set()
+      const done: Array<Promise<void>> = []
+      if (unsubscribe.length > 0) done.push(driver.unsubscribe(unsubscribe))
+      if (subscribe.length > 0) done.push(driver.subscribe(subscribe))
+      await Promise.all(done)
+    })
+    return flush
+  }
+
   return {
     prefix,
+    routing,
+    kind: driver.kind,
     stats,
     get droppedMessages () { return stats.dropped },
+    get subscriberGaps () { return gaps },
     setLogger (logger) { log ??= logger },
     publish (channel, payload) {
-      if (publisher.status !== 'ready') {
+      if (!driver.canPublish()) {
         drop()
         return
       }
       stats.published++
-      publisher.publish(channel, payload).catch(drop)
+      driver.publish(channel, payload).catch(drop)
     },
     async publishCounted (channel, payload) {
-      if (publisher.status !== 'ready') throw new Error('The Redis backplane is not connected.')
+      if (!driver.canPublish()) throw new Error('The Redis backplane is not connected.')
       stats.published++
-      return await publisher.publish(channel, payload)
+      return await driver.publish(channel, payload)
     },
     async subscribe (channel, onMessage) {
       handlers.set(channel, onMessage)
-      await subscriber.subscribe(channel)
+      toUnsubscribe.delete(channel)
+      toSubscribe.add(channel)
+      // Starting needs the publisher too: a server that cannot publish should not look ready.
+      await Promise.all([scheduleFlush(), driver.publisherReady()])
     },
     async unsubscribe (channel) {
-      handlers.delete(channel)
-      if (subscriber.status === 'ready') await subscriber.unsubscribe(channel)
+      if (!handlers.delete(channel)) return
+      toSubscribe.delete(channel)
+      toUnsubscribe.add(channel)
+      await scheduleFlush()
     },
     async close () {
       handlers.clear()
-      subscriber.disconnect()
-      if (ownsPublisher) publisher.disconnect()
+      await driver.close()
     }
   }
 }

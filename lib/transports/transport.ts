@@ -1,6 +1,5 @@
 import type { HubProtocol, TransferFormat } from '../protocol/hub-protocol.js'
 import type { SerializedMessage } from '../lifetime/serialized-message.js'
-import type { TransportKind } from '../hub/types.js'
 
 /** What a transport reports to the connection it carries. */
 export interface TransportOwner {
@@ -19,7 +18,8 @@ export interface TransportOwner {
  * of hub messages: they get whole records to send and hand over raw bytes.
  */
 export interface Transport {
-  readonly kind: TransportKind
+  /** Its registry entry's kind (lib/transports/registry.ts). */
+  readonly kind: string
   readonly transferFormats: readonly TransferFormat[]
   /** Keep-alive pings travel on this transport (long polling has inherent keep-alive). */
   readonly needsKeepAlive: boolean

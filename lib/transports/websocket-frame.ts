@@ -39,3 +39,32 @@ export function encodeFrame (payload: Buffer, binary: boolean): Buffer {
   payload.copy(frame, headerLength)
   return frame
 }
+
+/** Copies records `[start, end)` into `target` from `offset` (strings as UTF-8). */
+function copyRecords (target: Buffer, offset: number, records: ReadonlyArray<Buffer | string>, start: number, end: number): void {
+  for (let i = start; i < end; i++) {
+    const record = records[i]!
+    offset += typeof record === 'string' ? target.write(record, offset, 'utf8') : record.copy(target, offset)
+  }
+}
+
+/**
+ * One frame holding several whole records (`length` bytes together). SignalR
+ * lets a WebSocket message carry any number of records: JSON records each end
+ * with 0x1e and MessagePack messages each start with their length, so the
+ * clients split the frame as they would a stream.
+ */
+export function encodeRecordsFrame (records: ReadonlyArray<Buffer | string>, start: number, end: number, length: number, binary: boolean): Buffer {
+  const headerLength = headerLengthOf(length)
+  const frame = Buffer.allocUnsafe(headerLength + length)
+  writeHeader(frame, length, binary)
+  copyRecords(frame, headerLength, records, start, end)
+  return frame
+}
+
+/** The same records joined without a frame header, for ws's own `send`. */
+export function joinRecords (records: ReadonlyArray<Buffer | string>, start: number, end: number, length: number): Buffer {
+  const payload = Buffer.allocUnsafe(length)
+  copyRecords(payload, 0, records, start, end)
+  return payload
+}

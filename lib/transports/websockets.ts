@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import type { SerializedMessage } from '../lifetime/serialized-message.js'
 import type { HubProtocol, TransferFormat } from '../protocol/hub-protocol.js'
 import type { Transport, TransportOwner } from './transport.js'
-import { encodeFrame, encodeTextFrame } from './websocket-frame.js'
+import { encodeFrame, encodeRecordsFrame, encodeTextFrame, joinRecords } from './websocket-frame.js'
 
 const kOwner = Symbol('fastify-signalr.transportOwner')
 const kSocket = Symbol('fastify-signalr.socket')
@@ -28,6 +28,42 @@ interface WsSender {
 
 /** Payloads up to this size are copied into one frame buffer: one write beats ws's header + payload pair. */
 const DIRECT_COPY_LIMIT = 16 * 1024
+
+/**
+ * Records joined into one frame carry at most this many bytes together (a
+ * single larger record goes alone); a record that would not fit sends the
+ * frame collected so far at once.
+ */
+const COALESCE_LIMIT = 64 * 1024
+
+/**
+ * The turn of the event loop, as far as writing cares: it ends with one
+ * setImmediate, shared by every connection, scheduled by the first write of
+ * the turn. A transport remembers the turn of its last write (a number, so an
+ * idle connection has nothing to reset), and only transports that collected
+ * records are listed for the flush.
+ */
+let currentTurn = 1
+let turnScheduled = false
+let collecting: WebSocketTransport[] = []
+let spareCollecting: WebSocketTransport[] = []
+
+function scheduleTurnEnd (): void {
+  if (turnScheduled) return
+  turnScheduled = true
+  setImmediate(endTurn)
+}
+
+function endTurn (): void {
+  turnScheduled = false
+  currentTurn++
+  // Swapped first: a transport that writes while another flushes belongs to the next turn.
+  const ended = collecting
+  collecting = spareCollecting
+  spareCollecting = ended
+  for (let i = 0; i < ended.length; i++) ended[i]!.flushCollected()
+  ended.length = 0
+}
 
 /** ws's default, kept when messages may be of any size. */
 const WS_DEFAULT_FRAGMENTS = 16 * 1024
@@ -101,6 +137,7 @@ function socketOnClose (this: OwnedSocket, code: number): void {
     ? new Error('The remote party closed the WebSocket connection without completing the close handshake.')
     : undefined
   transport.closed = true
+  transport.flushCollected()
   if (transport.closeTimer !== null) {
     clearTimeout(transport.closeTimer)
     transport.closeTimer = null
@@ -149,6 +186,14 @@ export class WebSocketTransport implements Transport {
    * write goes through `socket.send`.
    */
   private readonly sender: WsSender | null
+  /** The turn of the last write: further records in the same turn wait for its end. */
+  private turn = 0
+  /** Listed in `collecting` for the end of this turn. */
+  private listed = false
+  /** Records collected in this turn, in order; made on first use and reused. */
+  private pending: Array<Buffer | string> | null = null
+  private pendingLengths: number[] | null = null
+  private pendingBytes = 0
 
   constructor (socket: WebSocket) {
     this.socket = socket as OwnedSocket
@@ -169,6 +214,8 @@ export class WebSocketTransport implements Transport {
   }
 
   setBinary (binary: boolean): void {
+    // Collected records keep the frame type they were written for.
+    if (this.pendingBytes > 0) this.flush()
     this.binary = binary
     this.frameOptions = binary ? BINARY_FRAME : TEXT_FRAME
   }
@@ -178,8 +225,76 @@ export class WebSocketTransport implements Transport {
     return sender !== null && sender._state === 0 && sender._queue.length === 0 ? sender : null
   }
 
+  /**
+   * Coalescing: the first record of a turn goes out at once (no added
+   * latency on an idle connection); records that follow in the same turn, or
+   * while the socket is still behind, are collected and leave together at
+   * the end of the turn as one frame, one write.
+   */
+  private collects (): boolean {
+    if (this.turn === currentTurn) return true
+    this.turn = currentTurn
+    scheduleTurnEnd()
+    return this.socket.bufferedAmount > 0
+  }
+
+  private collect (record: Buffer | string, length: number): void {
+    // A full frame leaves at once: what waits for the end of the turn stays bounded.
+    if (this.pendingBytes > 0 && this.pendingBytes + length > COALESCE_LIMIT) this.flush()
+    if (!this.listed) {
+      this.listed = true
+      collecting.push(this)
+    }
+    const pending = this.pending ??= []
+    const lengths = this.pendingLengths ??= []
+    pending.push(record)
+    lengths.push(length)
+    this.pendingBytes += length
+  }
+
+  /** At the end of the turn it collected in, and when the socket closes. */
+  flushCollected (): void {
+    this.listed = false
+    if (this.pendingBytes > 0) this.flush()
+  }
+
+  /** Writes the collected records, joined into frames of up to COALESCE_LIMIT bytes. */
+  private flush (): void {
+    const pending = this.pending
+    const lengths = this.pendingLengths
+    if (pending === null || lengths === null || pending.length === 0) return
+    const count = pending.length
+    const open = !this.closed && this.socket.readyState === 1 /* OPEN */
+    let start = 0
+    while (open && start < count) {
+      let end = start + 1
+      let length = lengths[start]!
+      while (end < count && length + lengths[end]! <= COALESCE_LIMIT) length += lengths[end++]!
+      this.writeRecords(pending, start, end, length)
+      start = end
+    }
+    pending.length = 0
+    lengths.length = 0
+    this.pendingBytes = 0
+  }
+
+  private writeRecords (records: Array<Buffer | string>, start: number, end: number, length: number): void {
+    const first = records[start]!
+    if (end - start === 1 && length > DIRECT_COPY_LIMIT) {
+      this.socket.send(first, this.frameOptions)
+      return
+    }
+    const sender = this.idleSender
+    if (sender !== null) sender._socket.write(encodeRecordsFrame(records, start, end, length, this.binary))
+    else this.socket.send(joinRecords(records, start, end, length), this.frameOptions)
+  }
+
   send (data: Buffer): void {
     if (this.closed || this.socket.readyState !== 1 /* OPEN */) return
+    if (this.collects()) {
+      this.collect(data, data.length)
+      return
+    }
     const sender = data.length <= DIRECT_COPY_LIMIT ? this.idleSender : null
     if (sender !== null) sender._socket.write(encodeFrame(data, this.binary))
     else this.socket.send(data, this.frameOptions)
@@ -187,6 +302,10 @@ export class WebSocketTransport implements Transport {
 
   sendText (text: string): void {
     if (this.closed || this.socket.readyState !== 1 /* OPEN */) return
+    if (this.collects()) {
+      this.collect(text, Buffer.byteLength(text, 'utf8'))
+      return
+    }
     // Short strings only: their UTF-8 length is at most 3 bytes a character.
     const sender = text.length <= DIRECT_COPY_LIMIT / 3 ? this.idleSender : null
     if (sender !== null) sender._socket.write(encodeTextFrame(text))
@@ -195,19 +314,28 @@ export class WebSocketTransport implements Transport {
 
   sendShared (message: SerializedMessage, protocol: HubProtocol, payload: Buffer): void {
     if (this.closed || this.socket.readyState !== 1 /* OPEN */) return
+    // Joining others, the record is copied from the payload the frame cache holds anyway.
+    if (this.collects()) {
+      this.collect(payload, payload.length)
+      return
+    }
     const sender = this.idleSender
     if (sender !== null) sender._socket.write(message.framed(protocol, encodeFrame))
     else this.socket.send(payload, this.frameOptions)
   }
 
+  /** Collected records count as queued: backpressure sees them before they are written. */
   get bufferedAmount (): number {
-    return this.socket.bufferedAmount
+    return this.socket.bufferedAmount + this.pendingBytes
   }
 
   waitForDrain (): void {
     // ws emits no 'drain' of its own; the underlying net.Socket does.
-    const raw = (this.socket as unknown as { _socket?: NodeJS.EventEmitter & { [kOwner]?: WebSocketTransport } })._socket
-    if (raw === undefined || this.closed) {
+    const raw = (this.socket as unknown as { _socket?: Socket & { [kOwner]?: WebSocketTransport } })._socket
+    const flushed = this.pendingBytes > 0
+    if (flushed) this.flush()
+    // Collected records the socket took at once leave nothing to drain: no 'drain' would come.
+    if (raw === undefined || this.closed || (flushed && !raw.writableNeedDrain)) {
       this.owner?.onTransportDrain()
       return
     }
@@ -230,6 +358,8 @@ export class WebSocketTransport implements Transport {
 
   close (): void {
     if (this.closed) return
+    // What was collected goes out ahead of the close frame.
+    if (this.pendingBytes > 0) this.flush()
     this.closed = true
     this.socket.close(CLOSE_NORMAL)
     // If the peer never answers the close frame, do not keep the socket forever.

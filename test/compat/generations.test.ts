@@ -36,7 +36,16 @@ const hub = defineHub({
   }
 })
 
-const { baseUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub) })
+/** negotiateVersion of every negotiate request ('none' when absent: version 0). */
+const negotiateVersions: string[] = []
+const { baseUrl } = await startApp(t, (app) => {
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith('/hub/negotiate')) {
+      negotiateVersions.push((request.query as Record<string, string | undefined>).negotiateVersion ?? 'none')
+    }
+  })
+  app.mapHub('/hub', hub)
+})
 
 function runChild (generation: Generation): Promise<GenerationReport> {
   return new Promise((resolve, reject) => {
@@ -72,6 +81,14 @@ async function runAll (): Promise<Array<GenerationReport | Error>> {
 }
 
 const reports = await runAll()
+
+t.test('1.0 and 1.1 negotiate with version 0, the others with version 1', async (t) => {
+  const count = (versions: readonly string[], version: string): number => versions.filter((v) => v === version).length
+  const old = GENERATIONS.filter((g) => g.peerName === '@aspnet/signalr').flatMap(cellsOf).length
+  const current = GENERATIONS.filter((g) => g.peerName === '@microsoft/signalr').flatMap(cellsOf).length
+  t.same({ none: count(negotiateVersions, 'none'), 1: count(negotiateVersions, '1'), all: negotiateVersions.length },
+    { none: old, 1: current, all: old + current })
+})
 
 GENERATIONS.forEach((generation, index) => {
   t.test(`client ${generation.name}`, async (t) => {

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { connect, createServer } from 'node:net'
 import type { Test } from 'tap'
 
@@ -54,13 +57,14 @@ interface Running {
   output: () => string
 }
 
-function launch (port: number): Running {
+function launch (port: number, extra: readonly string[] = []): Running {
   const child = spawn('redis-server', [
     '--port', String(port),
     '--bind', '127.0.0.1',
     '--save', '',
     '--appendonly', 'no',
-    '--daemonize', 'no'
+    '--daemonize', 'no',
+    ...extra
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   const keep = (chunk: Buffer): void => { output = (output + chunk.toString('utf8')).slice(-4000) }
@@ -94,7 +98,7 @@ async function waitForPing (port: number, running: Running): Promise<void> {
  * shared 6379), with persistence off, and kills it in teardown. A port taken
  * between choosing and binding is retried with another.
  */
-export async function startRedis (t: Test): Promise<RedisServer> {
+export async function startRedis (t: Test, extra: (port: number) => readonly string[] = () => []): Promise<RedisServer> {
   let current: Running | null = null
   // A crashed test process must not leave redis-servers behind.
   const killOnExit = (): void => { current?.child.kill('SIGKILL') }
@@ -116,7 +120,7 @@ export async function startRedis (t: Test): Promise<RedisServer> {
   let lastError: unknown
   for (let attempt = 0; attempt < 5 && port === 0; attempt++) {
     const candidate = await freePort()
-    const running = launch(candidate)
+    const running = launch(candidate, extra(candidate))
     current = running
     try {
       await waitForPing(candidate, running)
@@ -135,9 +139,64 @@ export async function startRedis (t: Test): Promise<RedisServer> {
     stop,
     async restart () {
       await stop()
-      const running = launch(port)
+      const running = launch(port, extra(port))
       current = running
       await waitForPing(port, running)
     }
   }
+}
+
+export interface RedisCluster {
+  /** The masters, in the order of `ports`. */
+  readonly nodes: readonly RedisServer[]
+  readonly ports: readonly number[]
+}
+
+/** Runs `redis-cli` with `args`; resolves with its stdout, rejects on a non-zero exit. */
+export function redisCli (args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('redis-cli', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString('utf8') })
+    child.stderr.on('data', (chunk: Buffer) => { out += chunk.toString('utf8') })
+    child.once('error', reject)
+    child.once('exit', (code) => { if (code === 0) resolve(out); else reject(new Error(`redis-cli ${args.join(' ')} exited ${code}: ${out}`)) })
+  })
+}
+
+/** Polls CLUSTER INFO on `port` until `cluster_state:ok` (bounded). */
+export async function waitForClusterOk (port: number): Promise<void> {
+  for (let attempt = 0; attempt < 500; attempt++) {
+    const info = await redisCli(['-p', String(port), 'cluster', 'info']).catch(() => '')
+    if (info.includes('cluster_state:ok')) return
+    await new Promise((resolve) => { setTimeout(resolve, POLL_MS) })
+  }
+  throw new Error(`the Redis cluster on port ${port} did not reach cluster_state:ok within ${500 * POLL_MS} ms`)
+}
+
+/**
+ * Starts a real 3-master Redis 7 cluster (no replicas) on free loopback
+ * ports, each master with its node file in a private temporary directory,
+ * and kills it in teardown. `restart()` of a master brings it back with the
+ * same node file, so it rejoins with its slots. A short node timeout makes a
+ * dead master noticed in about a second.
+ */
+export async function startRedisCluster (t: Test): Promise<RedisCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'signalr-redis-cluster-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const nodes: RedisServer[] = []
+  for (let i = 0; i < 3; i++) {
+    nodes.push(await startRedis(t, (port) => [
+      '--cluster-enabled', 'yes',
+      '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+      '--cluster-node-timeout', '1000',
+      // The shards that stay up keep serving while one master is down.
+      '--cluster-require-full-coverage', 'no',
+      '--dir', dir
+    ]))
+  }
+  const ports = nodes.map((n) => n.port)
+  await redisCli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'])
+  for (const port of ports) await waitForClusterOk(port)
+  return { nodes, ports }
 }

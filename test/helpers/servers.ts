@@ -21,15 +21,31 @@ export interface ChildServer {
   stderr (): string
 }
 
+/** Another server script than the Redis one (same READY protocol), with its environment. */
+export interface FixtureSpec {
+  /** Default: the Redis fixture. */
+  path?: string
+  env?: Record<string, string>
+}
+
 /**
  * Spawns `test/fixtures/scaleout-server.ts` (a Fastify app on the Redis
  * backplane) and resolves once it prints `READY <port>`. The child is killed
  * in teardown, and when this process exits, whatever happened in between.
  */
-export async function spawnServer (t: Test, redisPort: number, name: string): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
+export function spawnServer (t: Test, redisPort: number, name: string, fixture?: FixtureSpec): Promise<ChildServer> {
+  return spawnReady(t, name, ['--import', 'tsx', fixture?.path ?? FIXTURE],
+    { REDIS_PORT: String(redisPort), ...fixture?.env, SERVER_NAME: name, PORT: '0' })
+}
+
+/**
+ * Runs `node <args>` from the repository root and resolves once the child
+ * prints `READY <port>`; killed like `spawnServer`'s children.
+ */
+export async function spawnReady (t: Test, name: string, args: string[], env: Record<string, string> = {}): Promise<ChildServer> {
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...process.env, REDIS_PORT: String(redisPort), SERVER_NAME: name, PORT: '0' },
+    env: { ...process.env, ...env },
     // stdin stays open as a lifeline: the child exits when it ends (this process died).
     stdio: ['pipe', 'pipe', 'pipe']
   })
@@ -74,6 +90,6 @@ export async function spawnServer (t: Test, redisPort: number, name: string): Pr
 }
 
 /** Spawns several servers at once (their start-up is mostly compile time). */
-export function spawnServers (t: Test, redisPort: number, names: string[]): Promise<ChildServer[]> {
-  return Promise.all(names.map((name) => spawnServer(t, redisPort, name)))
+export function spawnServers (t: Test, redisPort: number, names: string[], fixture?: FixtureSpec): Promise<ChildServer[]> {
+  return Promise.all(names.map((name) => spawnServer(t, redisPort, name, fixture)))
 }

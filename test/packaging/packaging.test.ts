@@ -111,8 +111,13 @@ t.test('the tarball ships built code for every export, the sources its maps name
     .map((source) => relative(unpacked, join(unpacked, dirname(map), source)).split('\\').join('/'))
     .filter((source) => !shipped.has(source)))
   t.same(missing, [], `all sources named by the ${maps.length} maps are in the tarball`)
-  const stale = [...shipped].filter((file) => /^dist\/.*\.js$/.test(file) && !shipped.has(file.replace(/^dist\//, 'lib/').replace(/\.js$/, '.ts')))
+  // The explorer's browser scripts are copied from lib/explorer/assets/ as they are, not compiled.
+  const stale = [...shipped].filter((file) => /^dist\/.*\.js$/.test(file) && !file.startsWith('dist/explorer/assets/') &&
+    !shipped.has(file.replace(/^dist\//, 'lib/').replace(/\.js$/, '.ts')))
   t.same(stale, [], 'every dist/*.js comes from a lib/*.ts')
+  for (const asset of ['index.html', 'explorer.css', 'app.js', 'form.js', 'monitor.js']) {
+    t.ok(shipped.has(`dist/explorer/assets/${asset}`) && shipped.has(`lib/explorer/assets/${asset}`), `explorer asset ${asset} is shipped`)
+  }
   t.notOk(shipped.has('test') || [...shipped].some((file) => file.startsWith('test/')), 'tests are not shipped')
 })
 

@@ -132,3 +132,14 @@ t.test('the selector contract on three servers sharing one memory bus', async (t
   }
   selectorContract(t, servers)
 })
+
+t.test('the selector contract with the single-channel baseline (routing: hub)', async (t) => {
+  const bus = new MemoryBus()
+  const servers: ClusterServer[] = []
+  for (const name of ['h0', 'h1', 'h2']) {
+    const { baseUrl, wsUrl } = await startApp(t, (app) => { mountContract(app, name) },
+      { ...contractOptions, backplane: memoryBackplane(bus, { routing: 'hub' }) })
+    servers.push({ name, baseUrl, wsUrl })
+  }
+  selectorContract(t, servers, { failFast: false })
+})

@@ -21,9 +21,10 @@ t.test('three servers in child processes on one real Redis', async (t) => {
     const envelopes: unknown[][] = []
     const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true })
     watcher.on('messageBuffer', (channel: Buffer, message: Buffer) => {
-      if (channel.toString() === 'signalr:contract:bus') envelopes.push(unpackr.unpack(message) as unknown[])
+      // A 16-byte origin header, then the MessagePack envelope.
+      if (channel.toString() === 'signalr:contract:all') envelopes.push([message.subarray(0, 16), ...unpackr.unpack(message.subarray(16)) as unknown[]])
     })
-    await watcher.subscribe('signalr:contract:bus')
+    await watcher.subscribe('signalr:contract:all')
 
     const peers: Peer[] = [
       await connectPeer(t, servers, { name: 'json', server: 0, cell: WS_JSON }),
@@ -37,12 +38,12 @@ t.test('three servers in child processes on one real Redis', async (t) => {
     const marker = Promise.all(peers.map((p) => receives(p, 'marker')))
     await peers[0]!.conn.invoke('Send', { kind: 'all' }, 'marker')
     await within(marker, 'the marker')
-    const sends = envelopes.filter((e) => e[0] === 1)
+    const sends = envelopes.filter((e) => e[1] === 1)
     const watched = sends.filter((e) => Buffer.from(e[3] as Uint8Array).toString('utf8').includes('"watched"'))
     t.equal(watched.length, 1, 'one publication for three receivers on three servers')
-    const [kind, origin, target, json, binary] = watched[0]! as [number, string, unknown, Uint8Array, Uint8Array]
+    const [origin, kind, target, json, binary] = watched[0]! as [Buffer, number, unknown, Uint8Array, Uint8Array]
     t.equal(kind, 1)
-    t.type(origin, 'string')
+    t.equal(origin.length, 16, 'after the 16-byte origin header')
     t.same(target, { kind: 'all', exclude: null })
     t.equal(Buffer.from(json).toString('utf8'), '{"type":1,"target":"Msg","arguments":["watched"]}\u001e', 'the JSON record, framed')
     const decoded = new MessagePackHubProtocol().parseMessages(new Uint8Array(binary).buffer, signalR.NullLogger.instance)
@@ -63,8 +64,9 @@ t.test('three servers in child processes on one real Redis', async (t) => {
     } as signalR.InvocationMessage))
     const packr = new Packr({ useRecords: false })
     const all = Promise.all(peers.map((p) => receives(p, 'external')))
-    const receivers = await publisher.publish('signalr:contract:bus',
-      packr.pack([1, 'a-service', { kind: 'all', exclude: null }, json, binary]))
+    const origin = Buffer.alloc(16, 'a-service')
+    const receivers = await publisher.publish('signalr:contract:all',
+      Buffer.concat([origin, packr.pack([1, { kind: 'all', exclude: null }, json, binary])]))
     t.equal(receivers, 3, 'each server subscribes to the documented channel')
     await within(all, 'the external message')
     t.pass('JSON, SSE and MessagePack clients on three servers receive it')

@@ -1,0 +1,28 @@
+import type { HubMessage } from './messages.js'
+
+/**
+ * The loop both readers share: split a chunk into records with the framing,
+ * parse each into `out`. A framing error (a record too large, not UTF-8) is
+ * thrown after the records before it were parsed, so errors come in stream
+ * order however the bytes were cut. `records` is scratch space, left empty.
+ */
+export function readRecords<R> (
+  split: (records: R[]) => void, records: R[], parse: (record: R) => HubMessage | undefined, out: HubMessage[]
+): void {
+  records.length = 0
+  let framingError: unknown = null
+  try {
+    split(records)
+  } catch (err) {
+    framingError = err
+  }
+  try {
+    for (let i = 0; i < records.length; i++) {
+      const message = parse(records[i]!)
+      if (message !== undefined) out.push(message)
+    }
+  } finally {
+    records.length = 0
+  }
+  if (framingError !== null) throw framingError
+}
