@@ -5,6 +5,7 @@
 #   chromium      the browser test (playwright-core never downloads one)
 #   redis-server  the Redis backplane tests
 #   nats-server   the NATS backplane tests
+#   valgrind      `npm run bench:instructions` (callgrind), which .ci/run runs after the tests
 # Missing ones are installed with apt-get when we are root; otherwise this
 # stops with the command to run.
 set -eu
@@ -25,6 +26,7 @@ need () {
 need chromium chromium
 need redis-server redis-server
 need nats-server nats-server
+need valgrind valgrind
 
 [ -z "$missing" ] && exit 0
 
