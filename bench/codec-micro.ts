@@ -1,0 +1,141 @@
+/**
+ * Micro-benchmark of the two hub protocols on typical small messages: parse
+ * (a reader turning one framed message into a HubMessage) and write (encode
+ * with framing), in ns per operation.
+ *
+ *   node --import tsx bench/codec-micro.ts                      this tree only
+ *   node --import tsx bench/codec-micro.ts --against=2360139    and a commit, side by side
+ *
+ * `--against` extracts that commit's lib/ with `git archive` into a temporary
+ * folder (removed at the end) and loads both codecs in this one process. The
+ * versions take turns within every round, so that machine noise hits both.
+ * A round times `--batches` (default 5) short batches of `--ops` operations
+ * and keeps the fastest (noise on a shared machine only ever adds time); each
+ * figure is the median of `--rounds` (default 3) rounds.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import type { HubProtocol } from '../lib/protocol/hub-protocol.js'
+import type { HubMessage } from '../lib/protocol/messages.js'
+
+const rootDir = dirname(dirname(fileURLToPath(import.meta.url)))
+
+function flag (name: string): string | undefined {
+  const prefix = `--${name}=`
+  return process.argv.find((a) => a.startsWith(prefix))?.slice(prefix.length)
+}
+
+const against = flag('against')
+const rounds = Number(flag('rounds') ?? 3)
+const batches = Number(flag('batches') ?? 5)
+/** Operations per timed batch; a batch of the slowest case takes about 30 ms. */
+const batch = Number(flag('ops') ?? 20_000)
+
+interface Codecs {
+  label: string
+  json: HubProtocol
+  messagepack: HubProtocol
+}
+
+async function load (libDir: string, label: string): Promise<Codecs> {
+  const json = await import(pathToFileURL(join(libDir, 'protocol/json.ts')).href) as { jsonProtocol: HubProtocol }
+  const mp = await import(pathToFileURL(join(libDir, 'protocol/messagepack.ts')).href) as { messagePackProtocol: HubProtocol }
+  return { label, json: json.jsonProtocol, messagepack: mp.messagePackProtocol }
+}
+
+const messages: Array<{ name: string, message: HubMessage }> = [
+  {
+    name: 'Invocation, 2 string args',
+    message: { type: 1, invocationId: '17', target: 'SendMessage', arguments: ['alice', 'hello there, how are you?'] }
+  },
+  {
+    name: 'Completion, number',
+    message: { type: 3, invocationId: '17', hasResult: true, result: 12345 }
+  },
+  {
+    name: 'broadcast {user,text,ts}',
+    message: { type: 1, target: 'ReceiveMessage', arguments: [{ user: 'alice', text: 'hello everyone in the room', ts: 1764442800000 }] }
+  }
+]
+
+type Op = () => void
+
+function writeOp (protocol: HubProtocol, message: HubMessage): Op {
+  return () => { protocol.encode(message) }
+}
+
+function parseOp (protocol: HubProtocol, message: HubMessage): Op {
+  const reader = protocol.createReader(null)
+  const bytes = protocol.encode(message)
+  const out: HubMessage[] = []
+  return () => {
+    out.length = 0
+    reader.read(bytes, out)
+    if (out.length !== 1) throw new Error('the reader lost the message')
+  }
+}
+
+/** ns per op of the fastest of `batches` batches. */
+function time (op: Op): number {
+  let best = Number.POSITIVE_INFINITY
+  for (let b = 0; b < batches; b++) {
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < batch; i++) op()
+    best = Math.min(best, Number(process.hrtime.bigint() - start) / batch)
+  }
+  return best
+}
+
+function median (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]!
+}
+
+async function main (): Promise<void> {
+  const versions: Codecs[] = [await load(join(rootDir, 'lib'), 'this tree')]
+  let tempDir: string | undefined
+  if (against !== undefined) {
+    tempDir = mkdtempSync(join(tmpdir(), 'codec-micro-'))
+    const tar = execFileSync('git', ['archive', against, 'lib'], { cwd: rootDir, maxBuffer: 64 * 1024 * 1024 })
+    execFileSync('tar', ['-x', '-C', tempDir], { input: tar })
+    // The old code resolves msgpackr from here.
+    symlinkSync(join(rootDir, 'node_modules'), join(tempDir, 'node_modules'), 'dir')
+    versions.unshift(await load(join(tempDir, 'lib'), against))
+  }
+  try {
+    const cases: Array<{ name: string, ops: Op[] }> = []
+    for (const protocolName of ['json', 'messagepack'] as const) {
+      for (const { name, message } of messages) {
+        for (const kind of ['parse', 'write'] as const) {
+          cases.push({
+            name: `${protocolName.padEnd(11)} ${kind} ${name}`,
+            ops: versions.map((v) => kind === 'parse' ? parseOp(v[protocolName], message) : writeOp(v[protocolName], message))
+          })
+        }
+      }
+    }
+    // Warm-up: every op compiled before anything is timed.
+    for (const c of cases) for (const op of c.ops) time(op)
+    const samples = cases.map((c) => c.ops.map((): number[] => []))
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < cases.length; i++) {
+        cases[i]!.ops.forEach((op, v) => samples[i]![v]!.push(time(op)))
+      }
+    }
+    const head = versions.map((v) => v.label.padStart(10)).join(' ')
+    console.log(`node ${process.version}, best of ${batches} batches of ${batch} ops, median of ${rounds} rounds, ns/op`)
+    console.log(`${'case'.padEnd(50)} ${head}${versions.length > 1 ? '      ratio' : ''}`)
+    for (let i = 0; i < cases.length; i++) {
+      const ns = samples[i]!.map(median)
+      const ratio = ns.length > 1 ? `   ${(ns[1]! / ns[0]!).toFixed(2)}×` : ''
+      console.log(`${cases[i]!.name.padEnd(50)} ${ns.map((n) => n.toFixed(0).padStart(10)).join(' ')}${ratio}`)
+    }
+  } finally {
+    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true })
+  }
+}
+
+await main()
