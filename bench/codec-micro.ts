@@ -8,10 +8,10 @@
  *
  * `--against` extracts that commit's lib/ with `git archive` into a temporary
  * folder (removed at the end) and loads both codecs in this one process. The
- * versions take turns within every round, so that machine noise hits both.
- * A round times `--batches` (default 5) short batches of `--ops` operations
- * and keeps the fastest (noise on a shared machine only ever adds time); each
- * figure is the median of `--rounds` (default 3) rounds.
+ * versions take turns batch by batch, so that machine noise hits both. A
+ * round times `--batches` (default 5) short batches of `--ops` operations of
+ * each version in CPU time and keeps the fastest (noise on a shared machine
+ * only ever adds time); each figure is the median of `--rounds` (default 3).
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
@@ -78,13 +78,22 @@ function parseOp (protocol: HubProtocol, message: HubMessage): Op {
   }
 }
 
-/** ns per op of the fastest of `batches` batches. */
+/**
+ * ns per op of one batch, in this process's CPU time: on a busy shared
+ * machine, wall time would also count the time the process waited for a core.
+ */
 function time (op: Op): number {
-  let best = Number.POSITIVE_INFINITY
+  const start = process.cpuUsage()
+  for (let i = 0; i < batch; i++) op()
+  const used = process.cpuUsage(start)
+  return (used.user + used.system) * 1000 / batch
+}
+
+/** The fastest of `batches` batches of each version, the versions taking turns batch by batch. */
+function timeRound (ops: Op[]): number[] {
+  const best = ops.map(() => Number.POSITIVE_INFINITY)
   for (let b = 0; b < batches; b++) {
-    const start = process.hrtime.bigint()
-    for (let i = 0; i < batch; i++) op()
-    best = Math.min(best, Number(process.hrtime.bigint() - start) / batch)
+    ops.forEach((op, v) => { best[v] = Math.min(best[v]!, time(op)) })
   }
   return best
 }
@@ -118,11 +127,11 @@ async function main (): Promise<void> {
       }
     }
     // Warm-up: every op compiled before anything is timed.
-    for (const c of cases) for (const op of c.ops) time(op)
+    for (const c of cases) timeRound(c.ops)
     const samples = cases.map((c) => c.ops.map((): number[] => []))
     for (let r = 0; r < rounds; r++) {
       for (let i = 0; i < cases.length; i++) {
-        cases[i]!.ops.forEach((op, v) => samples[i]![v]!.push(time(op)))
+        timeRound(cases[i]!.ops).forEach((ns, v) => samples[i]![v]!.push(ns))
       }
     }
     const head = versions.map((v) => v.label.padStart(10)).join(' ')
