@@ -14,7 +14,7 @@
  * only ever adds time); each figure is the median of `--rounds` (default 3).
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -110,8 +110,9 @@ async function main (): Promise<void> {
     tempDir = mkdtempSync(join(tmpdir(), 'codec-micro-'))
     const tar = execFileSync('git', ['archive', against, 'lib'], { cwd: rootDir, maxBuffer: 64 * 1024 * 1024 })
     execFileSync('tar', ['-x', '-C', tempDir], { input: tar })
-    // The old code resolves msgpackr from here.
+    // The old code resolves msgpackr from here, and loads as ES modules like this tree.
     symlinkSync(join(rootDir, 'node_modules'), join(tempDir, 'node_modules'), 'dir')
+    writeFileSync(join(tempDir, 'package.json'), '{ "type": "module" }\n')
     versions.unshift(await load(join(tempDir, 'lib'), against))
   }
   try {
