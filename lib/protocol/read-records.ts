@@ -15,7 +15,7 @@ export interface RecordSplitter<R> {
 export function readRecords<R> (
   splitter: RecordSplitter<R>, chunk: Buffer, records: R[], parse: (record: R) => HubMessage | undefined, out: HubMessage[]
 ): void {
-  records.length = 0
+  // Empty on entry: the `finally` below leaves it so.
   let framingError: unknown = null
   try {
     splitter.split(chunk, records)
@@ -28,7 +28,9 @@ export function readRecords<R> (
       if (message !== undefined) out.push(message)
     }
   } finally {
-    records.length = 0
+    // Not `length = 0`: that is a runtime call and drops the backing store,
+    // which the next push allocates again; pop is inlined and keeps it.
+    while (records.length !== 0) records.pop()
   }
   if (framingError !== null) throw framingError
 }
