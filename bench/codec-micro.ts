@@ -5,16 +5,17 @@
  *
  *   node --import tsx bench/codec-micro.ts                      this tree only
  *   node --import tsx bench/codec-micro.ts --against=2360139    and a commit, side by side
+ *   node --import tsx bench/codec-micro.ts --against=2360139,2f95b77   several (ratios to the first)
  *
- * `--against` extracts that commit's lib/ with `git archive` into a temporary
- * folder (removed at the end) and loads both codecs in this one process. The
+ * `--against` extracts each commit's lib/ with `git archive` into a temporary
+ * folder (removed at the end) and loads all codecs in this one process. The
  * versions take turns batch by batch, so that machine noise hits both. A
  * round times `--batches` (default 5) short batches of `--ops` operations of
  * each version in CPU time and keeps the fastest (noise on a shared machine
  * only ever adds time); each figure is the median of `--rounds` (default 3).
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -104,18 +105,20 @@ function median (values: number[]): number {
 }
 
 async function main (): Promise<void> {
-  const versions: Codecs[] = [await load(join(rootDir, 'lib'), 'this tree')]
-  let tempDir: string | undefined
-  if (against !== undefined) {
-    tempDir = mkdtempSync(join(tmpdir(), 'codec-micro-'))
-    const tar = execFileSync('git', ['archive', against, 'lib'], { cwd: rootDir, maxBuffer: 64 * 1024 * 1024 })
-    execFileSync('tar', ['-x', '-C', tempDir], { input: tar })
-    // The old code resolves msgpackr from here, and loads as ES modules like this tree.
-    symlinkSync(join(rootDir, 'node_modules'), join(tempDir, 'node_modules'), 'dir')
-    writeFileSync(join(tempDir, 'package.json'), '{ "type": "module" }\n')
-    versions.unshift(await load(join(tempDir, 'lib'), against))
-  }
+  const versions: Codecs[] = []
+  const tempDir = mkdtempSync(join(tmpdir(), 'codec-micro-'))
   try {
+    for (const commit of against === undefined ? [] : against.split(',')) {
+      const dir = join(tempDir, commit)
+      mkdirSync(dir)
+      const tar = execFileSync('git', ['archive', commit, 'lib'], { cwd: rootDir, maxBuffer: 64 * 1024 * 1024 })
+      execFileSync('tar', ['-x', '-C', dir], { input: tar })
+      // The old code resolves msgpackr from here, and loads as ES modules like this tree.
+      symlinkSync(join(rootDir, 'node_modules'), join(dir, 'node_modules'), 'dir')
+      writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
+      versions.push(await load(join(dir, 'lib'), commit))
+    }
+    versions.push(await load(join(rootDir, 'lib'), 'this tree'))
     const cases: Array<{ name: string, ops: Op[] }> = []
     for (const protocolName of ['json', 'messagepack'] as const) {
       for (const { name, message } of messages) {
@@ -135,16 +138,18 @@ async function main (): Promise<void> {
         timeRound(cases[i]!.ops).forEach((ns, v) => samples[i]![v]!.push(ns))
       }
     }
-    const head = versions.map((v) => v.label.padStart(10)).join(' ')
+    // Ratios are to the first version named.
+    const head = versions.map((v) => v.label.slice(0, 10).padStart(10)).join(' ')
+    const ratioHead = versions.slice(1).map((v) => `× ${v.label.slice(0, 7)}`.padStart(10)).join(' ')
     console.log(`node ${process.version}, best of ${batches} batches of ${batch} ops, median of ${rounds} rounds, ns/op`)
-    console.log(`${'case'.padEnd(50)} ${head}${versions.length > 1 ? '      ratio' : ''}`)
+    console.log(`${'case'.padEnd(50)} ${head} ${ratioHead}`)
     for (let i = 0; i < cases.length; i++) {
       const ns = samples[i]!.map(median)
-      const ratio = ns.length > 1 ? `   ${(ns[1]! / ns[0]!).toFixed(2)}×` : ''
-      console.log(`${cases[i]!.name.padEnd(50)} ${ns.map((n) => n.toFixed(0).padStart(10)).join(' ')}${ratio}`)
+      const ratios = ns.slice(1).map((n) => `${(n / ns[0]!).toFixed(2)}×`.padStart(10)).join(' ')
+      console.log(`${cases[i]!.name.padEnd(50)} ${ns.map((n) => n.toFixed(0).padStart(10)).join(' ')} ${ratios}`)
     }
   } finally {
-    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true })
+    rmSync(tempDir, { recursive: true, force: true })
   }
 }
 
