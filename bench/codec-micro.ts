@@ -59,6 +59,19 @@ const messages: Array<{ name: string, message: HubMessage }> = [
   {
     name: 'broadcast {user,text,ts}',
     message: { type: 1, target: 'ReceiveMessage', arguments: [{ user: 'alice', text: 'hello everyone in the room', ts: 1764442800000 }] }
+  },
+  {
+    // Not small: where the guards' walks cost most (10 objects, 2 levels of nesting).
+    name: 'room state, 8 users',
+    message: {
+      type: 3,
+      invocationId: '18',
+      hasResult: true,
+      result: {
+        room: 'lobby',
+        users: Array.from({ length: 8 }, (_, i) => ({ id: i, name: `user${i}`, online: i % 2 === 0, tags: ['a', 'b'] }))
+      }
+    }
   }
 ]
 
