@@ -29,13 +29,11 @@ export function frameBinary (payload: Uint8Array): Buffer {
 /** A prefix is at most 5 bytes: 7 bits each, up to 2^31 - 1. */
 const MAX_PREFIX_BYTES = 5
 
-/** Where a message's body starts and how long it is; null while the prefix itself is cut. */
-interface Prefix {
-  bodyStart: number
-  length: number
-}
+/** Where the body starts after the prefix `readPrefix` last read (a variable, not an object per message). */
+let bodyStart = 0
 
-function readPrefix (data: Buffer, offset: number): Prefix | null {
+/** The length in the prefix at `offset`, its end in `bodyStart`; -1 while the prefix itself is cut. */
+function readPrefix (data: Buffer, offset: number): number {
   let length = 0
   let shift = 0
   let cursor = offset
@@ -43,11 +41,14 @@ function readPrefix (data: Buffer, offset: number): Prefix | null {
     const byte = data[cursor++]!
     if (shift === 28 && byte > 7) throw new ProtocolError('Messages bigger than 2GB are not supported.')
     length += (byte & 0x7f) * 2 ** shift
-    if ((byte & 0x80) === 0) return { bodyStart: cursor, length }
+    if ((byte & 0x80) === 0) {
+      bodyStart = cursor
+      return length
+    }
     shift += 7
     if (shift > 28) throw new ProtocolError('Cannot read message size.')
   }
-  return null
+  return -1
 }
 
 /**
@@ -78,15 +79,15 @@ export class BinaryMessageSplitter {
       // The final size of a message cut at the end of the chunk, once its prefix is whole.
       let total: number | undefined
       while (offset < chunk.length) {
-        const prefix = readPrefix(chunk, offset)
-        if (prefix === null) break
-        this.checkLength(prefix.length)
-        const end = prefix.bodyStart + prefix.length
+        const length = readPrefix(chunk, offset)
+        if (length === -1) break
+        this.checkLength(length)
+        const end = bodyStart + length
         if (end > chunk.length) {
           total = end - offset
           break
         }
-        out.push(chunk.subarray(prefix.bodyStart, end))
+        out.push(chunk.subarray(bodyStart, end))
         offset = end
       }
       if (offset < chunk.length) this.pending.append(chunk.subarray(offset), total)
@@ -101,20 +102,21 @@ export class BinaryMessageSplitter {
   private finishPending (chunk: Buffer, out: Buffer[]): number {
     const pending = this.pending
     let used = 0
-    let prefix = readPrefix(pending.bytes(), 0)
+    let length = readPrefix(pending.bytes(), 0)
     // A cut prefix holds no body bytes yet: finish it byte by byte (at most 4 more).
-    while (prefix === null && used < chunk.length) {
+    while (length === -1 && used < chunk.length) {
       pending.append(chunk.subarray(used, ++used), MAX_PREFIX_BYTES)
-      prefix = readPrefix(pending.bytes(), 0)
+      length = readPrefix(pending.bytes(), 0)
     }
-    if (prefix === null) return used
-    this.checkLength(prefix.length)
-    const total = prefix.bodyStart + prefix.length
+    if (length === -1) return used
+    this.checkLength(length)
+    const start = bodyStart
+    const total = start + length
     const take = Math.min(chunk.length - used, total - pending.length)
     pending.append(chunk.subarray(used, used + take), total)
     used += take
     if (pending.length === total) {
-      out.push(pending.bytes().subarray(prefix.bodyStart))
+      out.push(pending.bytes().subarray(start))
       // Dropped, not reused: the view just handed out must stay intact.
       pending.reset()
     }

@@ -34,7 +34,7 @@ class JsonMessageReader implements MessageReader {
   }
 
   read (chunk: Buffer, out: HubMessage[]): void {
-    readRecords((records) => { this.splitter.split(chunk, records) }, this.records, parseMessage, out)
+    readRecords(this.splitter, chunk, this.records, parseMessage, out)
   }
 }
 

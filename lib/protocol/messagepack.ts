@@ -108,7 +108,7 @@ class MessagePackReader implements MessageReader {
   }
 
   read (chunk: Buffer, out: HubMessage[]): void {
-    readRecords((bodies) => { this.splitter.split(chunk, bodies) }, this.bodies, parseMessage, out)
+    readRecords(this.splitter, chunk, this.bodies, parseMessage, out)
   }
 }
 

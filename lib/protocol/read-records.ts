@@ -1,18 +1,24 @@
 import type { HubMessage } from './messages.js'
 
+/** A framing: cuts a byte stream into records (strings or byte views). */
+export interface RecordSplitter<R> {
+  split (chunk: Buffer, out: R[]): void
+}
+
 /**
  * The loop both readers share: split a chunk into records with the framing,
  * parse each into `out`. A framing error (a record too large, not UTF-8) is
  * thrown after the records before it were parsed, so errors come in stream
  * order however the bytes were cut. `records` is scratch space, left empty.
+ * Runs per chunk, so it takes the splitter itself rather than a closure.
  */
 export function readRecords<R> (
-  split: (records: R[]) => void, records: R[], parse: (record: R) => HubMessage | undefined, out: HubMessage[]
+  splitter: RecordSplitter<R>, chunk: Buffer, records: R[], parse: (record: R) => HubMessage | undefined, out: HubMessage[]
 ): void {
-  records.length = 0
+  // Empty on entry: the `finally` below leaves it so.
   let framingError: unknown = null
   try {
-    split(records)
+    splitter.split(chunk, records)
   } catch (err) {
     framingError = err
   }
@@ -22,7 +28,9 @@ export function readRecords<R> (
       if (message !== undefined) out.push(message)
     }
   } finally {
-    records.length = 0
+    // Not `length = 0`: that is a runtime call and drops the backing store,
+    // which the next push allocates again; pop is inlined and keeps it.
+    while (records.length !== 0) records.pop()
   }
   if (framingError !== null) throw framingError
 }

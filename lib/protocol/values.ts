@@ -19,23 +19,33 @@ export const MAX_VALUE_DEPTH = 512
 export const HAS_BYTES = 1
 export const HAS_BIGINT = 2
 
+/*
+ * Both walks run on every message, so they are shaped for the common case:
+ * primitives and flat containers of primitives. A child is only visited by a
+ * call when it is an object (or, outgoing, a BigInt), so a flat array or
+ * object costs one loop and no call per element; plain arrays are recognised
+ * first, before the typed-array and Date checks.
+ */
+
 /** True when `value` nests arrays/objects more than `limit` levels deep. Stops looking at `limit + 1`. */
 export function exceedsDepth (value: unknown, limit: number): boolean {
-  return !fitsDepth(value, limit)
+  return value !== null && typeof value === 'object' && !fitsDepth(value, limit)
 }
 
-function fitsDepth (value: unknown, budget: number): boolean {
-  if (value === null || typeof value !== 'object') return true
-  if (ArrayBuffer.isView(value) || value instanceof Date) return true
-  if (budget === 0) return false
+function fitsDepth (value: object, budget: number): boolean {
   if (Array.isArray(value)) {
+    if (budget === 0) return false
     for (let i = 0; i < value.length; i++) {
-      if (!fitsDepth(value[i], budget - 1)) return false
+      const item: unknown = value[i]
+      if (item !== null && typeof item === 'object' && !fitsDepth(item, budget - 1)) return false
     }
     return true
   }
+  if (ArrayBuffer.isView(value) || value instanceof Date) return true
+  if (budget === 0) return false
   for (const key in value) {
-    if (!fitsDepth((value as Record<string, unknown>)[key], budget - 1)) return false
+    const item = (value as Record<string, unknown>)[key]
+    if (item !== null && typeof item === 'object' && !fitsDepth(item, budget - 1)) return false
   }
   return true
 }
@@ -48,36 +58,56 @@ function fitsDepth (value: unknown, budget: number): boolean {
  * exactly. BigInts within that range go out as plain numbers in both protocols.
  */
 export function inspectOutgoing (value: unknown): number {
-  return inspect(value, MAX_VALUE_DEPTH)
-}
-
-function inspect (value: unknown, budget: number): number {
-  if (typeof value === 'bigint') {
-    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
-      throw new SerializationError(`The BigInt ${value} is outside the range a number can represent exactly (±(2^53 − 1)).`)
-    }
-    return HAS_BIGINT
-  }
-  if (value === null || typeof value !== 'object') return 0
-  if (value instanceof Uint8Array) return HAS_BYTES
-  if (ArrayBuffer.isView(value) || value instanceof Date) return 0
-  if (budget === 0) {
-    throw new SerializationError(`The value nests deeper than ${MAX_VALUE_DEPTH} levels (or is cyclic).`)
-  }
-  let flags = 0
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) flags |= inspect(value[i], budget - 1)
-    return flags
-  }
-  for (const key in value) flags |= inspect((value as Record<string, unknown>)[key], budget - 1)
-  return flags
+  return needsVisit(value) ? inspect(value, MAX_VALUE_DEPTH) : 0
 }
 
 /** Inspects every element of an argument list. */
 export function inspectOutgoingList (values: readonly unknown[]): number {
   let flags = 0
-  for (let i = 0; i < values.length; i++) flags |= inspect(values[i], MAX_VALUE_DEPTH)
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]
+    if (needsVisit(value)) flags |= inspect(value, MAX_VALUE_DEPTH)
+  }
   return flags
+}
+
+/** Objects and BigInts; every other primitive is fine as it is. */
+function needsVisit (value: unknown): boolean {
+  return typeof value === 'object' ? value !== null : typeof value === 'bigint'
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER)
+
+/** `value` is a non-null object or a BigInt. */
+function inspect (value: unknown, budget: number): number {
+  if (typeof value === 'bigint') {
+    if (value > MAX_SAFE || value < MIN_SAFE) {
+      throw new SerializationError(`The BigInt ${value} is outside the range a number can represent exactly (±(2^53 − 1)).`)
+    }
+    return HAS_BIGINT
+  }
+  let flags = 0
+  if (Array.isArray(value)) {
+    if (budget === 0) tooDeepOutgoing()
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i]
+      if (needsVisit(item)) flags |= inspect(item, budget - 1)
+    }
+    return flags
+  }
+  if (ArrayBuffer.isView(value)) return value instanceof Uint8Array ? HAS_BYTES : 0
+  if (value instanceof Date) return 0
+  if (budget === 0) tooDeepOutgoing()
+  for (const key in value as object) {
+    const item = (value as Record<string, unknown>)[key]
+    if (needsVisit(item)) flags |= inspect(item, budget - 1)
+  }
+  return flags
+}
+
+function tooDeepOutgoing (): never {
+  throw new SerializationError(`The value nests deeper than ${MAX_VALUE_DEPTH} levels (or is cyclic).`)
 }
 
 /** The reason text used when an incoming value is refused for its depth. */
