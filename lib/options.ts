@@ -5,7 +5,8 @@ import type { ProtocolName } from './protocol/index.js'
 import { isBackplane, type Backplane } from './backplane/backplane.js'
 import type { RateLimit } from './dispatcher/rate-limit.js'
 import { MAX_VALUE_DEPTH } from './protocol/values.js'
-import { NETWORK_TRANSPORT_NAMES, type TransportName } from './transports/registry.js'
+import type { TransportName } from './transports/names.js'
+import { NETWORK_TRANSPORT_NAMES } from './transports/registry.js'
 
 export type { TransportName }
 

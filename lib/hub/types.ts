@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { z } from 'zod'
 import type { HubHooks } from './hooks.js'
-import type { TransportKind } from '../transports/registry.js'
+import type { TransportKind } from '../transports/names.js'
 
 /** Flattens intersections so editor hovers stay readable. */
 export type Simplify<T> = { [K in keyof T]: T[K] } & {}
@@ -101,7 +101,7 @@ export interface GroupManager {
   remove (connectionId: string, groupName: string): Promise<void>
 }
 
-export type { TransportKind } from '../transports/registry.js'
+export type { TransportKind } from '../transports/names.js'
 
 /** The `hub` parameter of every handler and lifecycle hook (HubCallerContext + Clients + Groups). */
 export interface Hub<C = UntypedClient> {

@@ -5,6 +5,7 @@ import type { HttpTransportBase } from './http-inbound.js'
 import { hasInjectedClient, InMemoryTransport, takeInjectedClient } from './in-memory.js'
 import { LongPollingTransport, NO_CACHE } from './long-polling.js'
 import { ServerSentEventsTransport } from './server-sent-events.js'
+import type { TransportKind, TransportName } from './names.js'
 import type { Transport } from './transport.js'
 import { WebSocketTransport } from './websockets.js'
 
@@ -122,10 +123,10 @@ export const TRANSPORTS = [
 
 type Entry = (typeof TRANSPORTS)[number]
 
-/** Names a network client may use, as the `transports` option spells them. */
-export type TransportName = Extract<Entry, { network: true }>['name']
-/** What `hub.transport` reports. */
-export type TransportKind = Entry['kind']
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+// The public unions in names.ts must list exactly the registry's transports.
+const namesMatchRegistry: Same<TransportName, Extract<Entry, { network: true }>['name']> & Same<TransportKind, Entry['kind']> = true
+void namesMatchRegistry
 
 const BY_KIND: ReadonlyMap<string, TransportEntry> = new Map(TRANSPORTS.map((entry) => [entry.kind, entry]))
 
