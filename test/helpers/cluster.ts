@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
+import { spawnNode } from './node-child.js'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const FIXTURE = 'test/fixtures/cluster-scaleout-server.ts'
 /** Bound on the primary and its workers starting (tsx compiles in each); a bound, not a wait. */
 const START_TIMEOUT_MS = 60_000
@@ -31,57 +29,16 @@ export interface ClusterApp {
  * teardown; its workers exit when their IPC channel to it closes.
  */
 export async function spawnCluster (t: Test, workers = 4): Promise<ClusterApp> {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
-    cwd: ROOT,
-    env: { ...process.env, WORKERS: String(workers) },
-    stdio: ['pipe', 'pipe', 'pipe']
-  })
-  const killOnExit = (): void => { child.kill('SIGKILL') }
-  process.once('exit', killOnExit)
-  const gone = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
-  t.teardown(async () => {
-    process.off('exit', killOnExit)
-    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL')
-    await gone
-  })
-
-  let stderr = ''
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-8000) })
-  const lines: string[] = []
-  const listeners = new Set<() => void>()
-  let buffered = ''
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk
-    const complete = buffered.split('\n')
-    buffered = complete.pop()!
-    lines.push(...complete)
-    for (const listener of [...listeners]) listener()
-  })
-  const line = (match: (l: string) => boolean, what: string, bound?: number): Promise<string> => new Promise((resolve, reject) => {
-    const check = (): void => {
-      const found = lines.find(match)
-      if (found === undefined) return
-      listeners.delete(check)
-      clearTimeout(timer)
-      resolve(found)
-    }
-    const timer = bound === undefined ? undefined : setTimeout(() => { listeners.delete(check); reject(new Error(`no ${what} within ${bound} ms; stderr: ${stderr}`)) }, bound)
-    listeners.add(check)
-    check()
-  })
-
-  await Promise.race([
-    line((l) => l === 'READY', 'READY', START_TIMEOUT_MS),
-    gone.then(() => { throw new Error(`the cluster primary exited before READY; stderr: ${stderr}`) })
-  ])
-  const started = lines.filter((l) => l.startsWith('WORKER ')).map((l) => l.split(' '))
+  const node = spawnNode(t, 'the cluster primary', ['--import', 'tsx', FIXTURE], { WORKERS: String(workers) })
+  await node.line((l) => l === 'READY', 'READY', START_TIMEOUT_MS)
+  const started = node.lines().filter((l) => l.startsWith('WORKER ')).map((l) => l.split(' '))
     .map(([, name, port, shared, pid]) => ({ name: name!, port: Number(port), shared: Number(shared), pid: Number(pid) }))
     .sort((a, b) => a.name.localeCompare(b.name))
   const sharedPort = started[0]!.shared
   return {
     workers: started.map((w) => ({ name: w.name, pid: w.pid, baseUrl: `http://127.0.0.1:${w.port}`, wsUrl: `ws://127.0.0.1:${w.port}` })),
     shared: { baseUrl: `http://127.0.0.1:${sharedPort}`, wsUrl: `ws://127.0.0.1:${sharedPort}` },
-    exited: async (name) => { await line((l) => l === `EXIT ${name}`, `EXIT ${name}`) },
-    stderr: () => stderr
+    exited: async (name) => { await node.line((l) => l === `EXIT ${name}`, `EXIT ${name}`) },
+    stderr: node.stderr
   }
 }

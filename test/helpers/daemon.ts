@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 import type { Test } from 'tap'
 
 /**
@@ -9,6 +9,8 @@ import type { Test } from 'tap'
  */
 export interface Daemon {
   readonly port: number
+  /** Whether a process is up right now (false between `stop()` and `restart()`). */
+  readonly running: boolean
   /** Kills the process (SIGKILL: an outage, not a shutdown) and waits until it has exited. */
   stop (): Promise<void>
   /** Starts a new process on the same port and waits until it is ready. */
@@ -35,6 +37,29 @@ export function freeTcpPort (): Promise<number> {
     probe.listen(0, '127.0.0.1', () => {
       const { port } = probe.address() as { port: number }
       probe.close(() => { resolve(port) })
+    })
+  })
+}
+
+/**
+ * One probe over a fresh loopback socket: writes `send` (if any) on connect and
+ * resolves whether the first line the server answers starts with `prefix`;
+ * false on any failure. Readiness checks for line-based servers use it.
+ */
+export function firstLineStartsWith (port: number, prefix: string, send?: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' })
+    let text = ''
+    const finish = (ok: boolean): void => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1000, () => { finish(false) })
+    socket.once('error', () => { finish(false) })
+    if (send !== undefined) socket.once('connect', () => { socket.write(send) })
+    socket.on('data', (chunk) => {
+      text += chunk.toString('latin1')
+      if (text.includes('\r\n')) finish(text.startsWith(prefix))
     })
   })
 }
@@ -99,6 +124,7 @@ export async function startDaemon (t: Test, spec: DaemonSpec): Promise<Daemon> {
       await untilReady(spec, port, current)
       return {
         port,
+        get running () { return current !== null },
         stop,
         async restart () {
           await stop()

@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
+import type { ChildProcess } from 'node:child_process'
 import type { Test } from 'tap'
+import { spawnNode } from './node-child.js'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const FIXTURE = 'test/fixtures/scaleout-server.ts'
 /** Bound on a child's start (tsx compiles on first load); a bound, not a wait. */
 const START_TIMEOUT_MS = 30_000
+const READY = /^READY (\d+)$/
 
 export interface ChildServer {
   readonly name: string
@@ -43,49 +43,17 @@ export function spawnServer (t: Test, redisPort: number, name: string, fixture?:
  * prints `READY <port>`; killed like `spawnServer`'s children.
  */
 export async function spawnReady (t: Test, name: string, args: string[], env: Record<string, string> = {}): Promise<ChildServer> {
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    // stdin stays open as a lifeline: the child exits when it ends (this process died).
-    stdio: ['pipe', 'pipe', 'pipe']
-  })
-  const killOnExit = (): void => { child.kill('SIGKILL') }
-  process.once('exit', killOnExit)
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => { resolve({ code, signal }) })
-  })
-  t.teardown(async () => {
-    process.off('exit', killOnExit)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    await exited
-  })
-
-  let stderr = ''
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-8000) })
-  let stdout = ''
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`${name} did not print READY within ${START_TIMEOUT_MS} ms; stderr: ${stderr}`)) }, START_TIMEOUT_MS)
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-      const match = /^READY (\d+)$/m.exec(stdout)
-      if (match !== null) {
-        clearTimeout(timer)
-        resolve(Number(match[1]))
-      }
-    })
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer)
-      reject(new Error(`${name} exited (code ${code}, signal ${signal}) before READY; stderr: ${stderr}`))
-    })
-  })
+  const node = spawnNode(t, name, args, env)
+  const ready = await node.line((l) => READY.test(l), 'READY', START_TIMEOUT_MS)
+  const port = Number(READY.exec(ready)![1])
   return {
     name,
     port,
     baseUrl: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}`,
-    child,
-    exited,
-    stderr: () => stderr
+    child: node.child,
+    exited: node.exited,
+    stderr: node.stderr
   }
 }
 
