@@ -25,8 +25,7 @@ export interface Generation {
 }
 
 export const GENERATIONS: readonly Generation[] = [
-  // 1.0 had a MessagePack package too, but only 1.1's is installed.
-  { name: '1.0', client: 'signalr-1.0', peerName: '@aspnet/signalr', browserGlobals: true },
+  { name: '1.0', client: 'signalr-1.0', peerName: '@aspnet/signalr', messagepack: 'signalr-msgpack-1.0', browserGlobals: true },
   { name: '1.1', client: 'signalr-1.1', peerName: '@aspnet/signalr', messagepack: 'signalr-msgpack-1.1' },
   { name: '3.1', client: 'signalr-3', peerName: '@microsoft/signalr', messagepack: 'signalr-msgpack-3' },
   { name: '5', client: 'signalr-5', peerName: '@microsoft/signalr', messagepack: 'signalr-msgpack-5', selfGlobal: true },
