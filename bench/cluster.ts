@@ -19,6 +19,7 @@
  *                                          non-zero if a group message is lost or duplicated
  *   --redis-cluster                        add the 3-master Redis Cluster runs
  *   --ks=1,2,4                             other server counts (RESULTS.md untouched)
+ *   --rate=400 --warm=1                    total group sends per second and warm-up seconds (full runs)
  *
  * The same file is the server (`bench/cluster.ts server <json>`): a Fastify app
  * with one hub, its backplane wrapped to count what arrives, and two routes
@@ -717,18 +718,24 @@ function parseCli (argv: string[]): { settings: Settings, canonical: boolean } {
   let smoke = false
   let ks: number[] | null = null
   let withCluster = false
+  let rate: number | null = null
+  let warmMs: number | null = null
   for (const arg of argv) {
     const [key, value = ''] = arg.split('=', 2) as [string, string?]
     if (key === '--smoke') smoke = true
     else if (key === '--redis-cluster') withCluster = true
     else if (key === '--ks') ks = value.split(',').map(Number)
-    else throw new Error(`unknown argument ${arg} (known: --smoke, --redis-cluster, --ks=1,2,4)`)
+    else if (key === '--rate') rate = Number(value)
+    else if (key === '--warm') warmMs = Number(value) * 1000
+    else throw new Error(`unknown argument ${arg} (known: --smoke, --redis-cluster, --ks=1,2,4, --rate=400, --warm=1)`)
   }
+  if (rate !== null && !(rate > 0)) throw new Error('--rate: group sends per second, in total')
+  if (warmMs !== null && !(warmMs >= 0)) throw new Error('--warm: seconds of warm-up')
   if (ks !== null && !ks.every((k) => Number.isInteger(k) && k >= 1 && k <= 32)) throw new Error('--ks: server counts 1..32')
   const engines: Engine[] = withCluster ? ['redis', 'redis-cluster', 'node-cluster'] : ['redis', 'node-cluster']
   const settings: Settings = smoke
     ? { ks: ks ?? [1, 2], groups: 4, rate: 100, warmMs: 300, measureMs: 1000, idleMs: 500, churnOps: 40, engines, nodeClusterKs: [2], smoke }
-    : { ks: ks ?? [1, 2, 4, 8, 16], groups: 16, rate: 400, warmMs: 1000, measureMs: 3000, idleMs: 1000, churnOps: 400, engines, nodeClusterKs: [1, 2], smoke }
+    : { ks: ks ?? [1, 2, 4, 8, 16], groups: 16, rate: rate ?? 400, warmMs: warmMs ?? 1000, measureMs: 3000, idleMs: 1000, churnOps: 400, engines, nodeClusterKs: [1, 2], smoke }
   return { settings, canonical: !smoke && ks === null }
 }
 
