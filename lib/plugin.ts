@@ -166,9 +166,10 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
           // A benchmarking switch a backplane factory may carry (`routing: 'hub'`).
           routing: (backplane as { routing?: BackplaneRouting }).routing,
           timeout: options.clientResultTimeout,
-          log: fastify.log
+          log: fastify.log,
+          clock: store.clock
         })
-      runtime = new HubRuntime(hub, name, methodTableOf(hub)!, lifetime, fastify.log, hooks, telemetry)
+      runtime = new HubRuntime(hub, name, methodTableOf(hub)!, lifetime, hooks, telemetry)
       runtimes.set(hub, runtime)
     }
     return runtime

@@ -1,3 +1,4 @@
+import { wallClock, type Clock } from '../clock.js'
 import type { RouteContext } from '../http/route-context.js'
 import type { HubConnection } from './connection.js'
 import { newConnectionIds, randomId, type TokenSigner } from './ids.js'
@@ -15,11 +16,6 @@ export interface PendingConnection {
 
 export type ConnectionSlot = PendingConnection | HubConnection
 
-/** Reads the global Date at call time, so a test's Date mock is honoured. */
-function wallClock (): number {
-  return Date.now()
-}
-
 const MIN_TICK = 10
 const MAX_TICK = 1000
 
@@ -31,7 +27,7 @@ const MAX_TICK = 1000
  */
 export class ConnectionStore {
   /** The plugin's one clock: everything that stamps or compares times reads it (directly or through `now`). */
-  readonly clock: () => number
+  readonly clock: Clock
   /** `clock()` as of the last heartbeat: stamping a message then costs no clock read. */
   private tickedAt = 0
   private readonly slots = new Map<string, ConnectionSlot>()
@@ -41,7 +37,7 @@ export class ConnectionStore {
   /** Set when the servers share `connectionTokenSecret`. */
   private readonly signer: TokenSigner | null
 
-  constructor (signer: TokenSigner | null = null, clock: () => number = wallClock) {
+  constructor (signer: TokenSigner | null = null, clock: Clock = wallClock) {
     this.signer = signer
     this.clock = clock
   }
@@ -54,10 +50,6 @@ export class ConnectionStore {
    */
   get now (): number {
     return this.timer !== null ? this.tickedAt : this.clock()
-  }
-
-  get size (): number {
-    return this.slots.size
   }
 
   get isClosing (): boolean {

@@ -16,10 +16,6 @@ export class ClientResults {
   private readonly pending = new Map<string, PendingResult>()
   private counter = 0
 
-  get size (): number {
-    return this.pending.size
-  }
-
   /** Registers a pending result and returns its invocation id. */
   add (method: string, deadline: number, resolve: (value: unknown) => void, reject: (error: Error) => void): string {
     const id = `s${++this.counter}`

@@ -215,7 +215,7 @@ async function guardedInvoke (context: InvocationContext, method: MethodDescript
 
 /** Counts the call against the connection's and the method's limits; false after answering a refusal. */
 function withinRateLimit (connection: HubConnection, method: MethodDescriptor | undefined, target: string, invocationId: string | undefined): boolean {
-  const now = Date.now()
+  const now = connection.store.clock()
   let verdict = connection.rateCounter?.take(now) ?? 'ok'
   let limit = connection.options.rateLimit
   if (verdict === 'ok' && method !== undefined && method.rateLimit !== null) {

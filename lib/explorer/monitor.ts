@@ -103,7 +103,7 @@ export class Monitor {
     return false
   }
 
-  snapshot (now = Date.now()): MonitorSnapshot {
+  snapshot (now = this.store.clock()): MonitorSnapshot {
     const perHub = new Map<HubRuntime, {
       connections: number, transports: Record<string, number>, protocols: Record<string, number>,
       groups: Map<string, number>, users: Map<string, number>

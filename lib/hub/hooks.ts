@@ -1,28 +1,6 @@
-import type { Hub } from './types.js'
+import type { Hub, HubHooks, InvocationEvent, InvocationResultEvent } from './types.js'
 
-/** What `beforeInvocation` hooks see. Throw (a HubError, for a message the caller sees) to refuse the call. */
-export interface InvocationEvent<C = any> {
-  readonly hub: Hub<C>
-  /** The declared method name. */
-  readonly method: string
-  /** The arguments after validation (upload streams as their AsyncIterables). */
-  readonly args: readonly unknown[]
-}
-
-/** What `afterInvocation` hooks see: the outcome and how long the handler took. */
-export interface InvocationResultEvent<C = any> extends InvocationEvent<C> {
-  readonly result?: unknown
-  readonly error?: unknown
-  readonly durationMs: number
-}
-
-/** Hooks around hub work (SignalR's hub filters), per hub in `defineHub` or for all hubs with `app.signalr.addHook`. */
-export interface HubHooks<C = any> {
-  beforeInvocation?: (event: InvocationEvent<C>) => void | Promise<void>
-  afterInvocation?: (event: InvocationResultEvent<C>) => void | Promise<void>
-  onConnect?: (hub: Hub<C>) => void | Promise<void>
-  onDisconnect?: (hub: Hub<C>, error: Error | undefined) => void | Promise<void>
-}
+export type { HubHooks, InvocationEvent, InvocationResultEvent }
 
 export type HookName = keyof HubHooks
 

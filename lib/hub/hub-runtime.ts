@@ -1,4 +1,3 @@
-import type { FastifyBaseLogger } from 'fastify'
 import type { HubLifetimeManager } from '../lifetime/lifetime-manager.js'
 import type { MethodTable } from './method-table.js'
 import { HubHookRunner, type HookRegistry } from './hooks.js'
@@ -20,7 +19,6 @@ export class HubRuntime {
   readonly lifetime: HubLifetimeManager
   readonly clients: HubClientsImpl
   readonly groups: GroupManagerImpl
-  readonly log: FastifyBaseLogger
   readonly hooks: HubHookRunner
   /** OpenTelemetry, when installed and enabled. */
   readonly telemetry: Telemetry | null
@@ -31,7 +29,7 @@ export class HubRuntime {
 
   constructor (
     definition: AnyHubDefinition, name: string, table: MethodTable, lifetime: HubLifetimeManager,
-    log: FastifyBaseLogger, pluginHooks: HookRegistry, telemetry: Telemetry | null = null
+    pluginHooks: HookRegistry, telemetry: Telemetry | null = null
   ) {
     this.telemetry = telemetry
     this.hooks = new HubHookRunner(pluginHooks, definition.hooks)
@@ -42,6 +40,5 @@ export class HubRuntime {
     this.lifetime = lifetime
     this.clients = new HubClientsImpl(lifetime)
     this.groups = new GroupManagerImpl(lifetime)
-    this.log = log
   }
 }

@@ -1,10 +1,6 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { z } from 'zod'
-import type { HubHooks } from './hooks.js'
 import type { TransportKind } from '../transports/names.js'
-
-/** Flattens intersections so editor hovers stay readable. */
-export type Simplify<T> = { [K in keyof T]: T[K] } & {}
 
 declare const kClientStreamBrand: unique symbol
 
@@ -189,3 +185,27 @@ export type InferStreamItem<H, K extends keyof InferHubMethods<H>> =
   InferHubMethods<H>[K] extends { handler: (...args: any[]) => infer Ret }
     ? Awaited<Ret> extends AsyncIterable<infer T> ? T : Awaited<Ret> extends Iterable<infer T> ? T : never
     : never
+
+/** What `beforeInvocation` hooks see. Throw (a HubError, for a message the caller sees) to refuse the call. */
+export interface InvocationEvent<C = any> {
+  readonly hub: Hub<C>
+  /** The declared method name. */
+  readonly method: string
+  /** The arguments after validation (upload streams as their AsyncIterables). */
+  readonly args: readonly unknown[]
+}
+
+/** What `afterInvocation` hooks see: the outcome and how long the handler took. */
+export interface InvocationResultEvent<C = any> extends InvocationEvent<C> {
+  readonly result?: unknown
+  readonly error?: unknown
+  readonly durationMs: number
+}
+
+/** Hooks around hub work (SignalR's hub filters), per hub in `defineHub` or for all hubs with `app.signalr.addHook`. */
+export interface HubHooks<C = any> {
+  beforeInvocation?: (event: InvocationEvent<C>) => void | Promise<void>
+  afterInvocation?: (event: InvocationResultEvent<C>) => void | Promise<void>
+  onConnect?: (hub: Hub<C>) => void | Promise<void>
+  onDisconnect?: (hub: Hub<C>, error: Error | undefined) => void | Promise<void>
+}

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { wallClock, type Clock } from '../clock.js'
 import type { Backplane } from '../backplane/backplane.js'
 import { HubError } from '../errors.js'
 import { jsonProtocol } from '../protocol/json.js'
@@ -44,6 +45,8 @@ export interface ScaledOptions {
   fanoutLimit?: number
   /** False for an emitter: it has no connections, so it subscribes to nothing but its ack channel. */
   serving?: boolean
+  /** The plugin's clock (the connection store's); the wall clock for an emitter. */
+  clock?: Clock
 }
 
 /** Rejects with `error()` if `promise` has not settled within `ms`. */
@@ -109,9 +112,6 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
       options.log.warn({ err, channel }, 'backplane subscription failed')
     })
   }
-
-  /** How many group, user and connection channels this server is subscribed to. */
-  get subscriptionCount (): number { return this.subscriptions.size }
 
   async start (): Promise<void> {
     if (this.started) return
@@ -377,7 +377,7 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
   /** Counts a payload that is not a valid envelope; logs at most every 5 s, never throws. */
   private refuse (reason: string, scope: Scope | null): void {
     this.malformed++
-    const now = Date.now()
+    const now = (this.options.clock ?? wallClock)()
     if (now - this.lastMalformedLog < LOG_EVERY_MS) return
     this.lastMalformedLog = now
     this.options.log.warn({ reason, channel: scope?.kind ?? 'ack', malformed: this.malformed }, 'ignoring a malformed backplane message')

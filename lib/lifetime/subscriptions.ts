@@ -22,8 +22,6 @@ export class ChannelSubscriptions {
     this.onError = onError
   }
 
-  get size (): number { return this.entries.size }
-
   has (channel: string): boolean { return this.entries.has(channel) }
 
   /** The confirmation of a channel already held. */

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { newBackplaneStats, type Backplane } from '../backplane/backplane.js'
+import { dropCounter } from '../backplane/drop-log.js'
 import type { BackplaneRouting } from '../lifetime/channels.js'
 import type { PubSubDriver } from './driver.js'
 
@@ -41,8 +42,6 @@ export interface RedisBackplane extends Backplane {
   setLogger (log: FastifyBaseLogger): void
 }
 
-const LOG_EVERY_MS = 5000
-
 /**
  * The Redis backplane over a driver (one Redis, or a Cluster with sharded
  * pub/sub). During an outage messages are dropped and counted, never queued:
@@ -58,7 +57,7 @@ export function createRedisBackplane (driver: PubSubDriver, options: RedisBackpl
   const handlers = new Map<string, (payload: Buffer) => void>()
   const stats = newBackplaneStats()
   let gaps = 0
-  let lastLog = 0
+  const drop = dropCounter(stats, 'redis', () => log)
 
   // Subscription changes of one tick, sent together.
   let toSubscribe = new Set<string>()
@@ -74,15 +73,6 @@ export function createRedisBackplane (driver: PubSubDriver, options: RedisBackpl
     log?.warn({ gaps }, 'redis backplane subscriber disconnected; messages for this server are lost until it resubscribes')
   })
   driver.onError((err, which) => { log?.debug({ err }, `redis backplane ${which} error`) })
-
-  function drop (err?: Error): void {
-    stats.dropped++
-    const now = Date.now()
-    if (now - lastLog >= LOG_EVERY_MS) {
-      lastLog = now
-      log?.warn({ err, dropped: stats.dropped }, 'redis backplane cannot publish; messages to other servers are being dropped')
-    }
-  }
 
   function scheduleFlush (): Promise<void> {
     flush ??= new Promise<void>((resolve) => { setImmediate(resolve) }).then(async () => {
