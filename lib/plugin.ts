@@ -2,6 +2,7 @@ import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { ConnectionStore } from './connection/connection-store.js'
+import type { HubConnection } from './connection/connection.js'
 import { TokenSigner } from './connection/ids.js'
 import { ERR_HUB_DEFINITION, ERR_HUB_NOT_MAPPED, ERR_OPTION, SignalRError } from './errors.js'
 import type { RouteContext } from './http/route-context.js'
@@ -118,7 +119,7 @@ function backplaneCounters (backplane: Backplane, runtimes: Iterable<HubRuntime>
 const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, rawOptions) => {
   const options = resolvePluginOptions(rawOptions)
   const secret = (rawOptions as SignalRPluginOptions | undefined)?.connectionTokenSecret
-  const store = new ConnectionStore(secret === undefined ? null : new TokenSigner(secret))
+  const store = new ConnectionStore<HubConnection>(secret === undefined ? null : new TokenSigner(secret))
   const runtimes = new Map<AnyHubDefinition, HubRuntime>()
   const paths = new Set<string>()
   const hooks = new HookRegistry()

@@ -1,6 +1,5 @@
 import { wallClock, type Clock } from '../clock.js'
 import type { RouteContext } from '../http/route-context.js'
-import type { HubConnection } from './connection.js'
 import { newConnectionIds, randomId, type TokenSigner } from './ids.js'
 
 /** A negotiate answer whose client has not opened a transport yet. */
@@ -14,7 +13,18 @@ export interface PendingConnection {
   readonly stateful: boolean
 }
 
-export type ConnectionSlot = PendingConnection | HubConnection
+/** What the store needs of a live connection (lib/connection/connection.ts is one). */
+export interface StoredConnection {
+  readonly token: string
+  readonly route: RouteContext
+  readonly isConnected: boolean
+  /** The heartbeat: each connection checks its own timers. */
+  tick (now: number): void
+  /** Server shutdown: close and wait for `onDisconnected`. */
+  shutdown (): Promise<void>
+}
+
+export type ConnectionSlot<C extends StoredConnection = StoredConnection> = PendingConnection | C
 
 const MIN_TICK = 10
 const MAX_TICK = 1000
@@ -25,12 +35,12 @@ const MAX_TICK = 1000
  * timeouts, client-result deadlines and the expiry of unused negotiations
  * (ASP.NET's HttpConnectionManager scan): one timer for all connections.
  */
-export class ConnectionStore {
+export class ConnectionStore<C extends StoredConnection = StoredConnection> {
   /** The plugin's one clock: everything that stamps or compares times reads it (directly or through `now`). */
   readonly clock: Clock
   /** `clock()` as of the last heartbeat: stamping a message then costs no clock read. */
   private tickedAt = 0
-  private readonly slots = new Map<string, ConnectionSlot>()
+  private readonly slots = new Map<string, ConnectionSlot<C>>()
   private timer: NodeJS.Timeout | null = null
   private tickMs = MAX_TICK
   private closing = false
@@ -81,13 +91,13 @@ export class ConnectionStore {
   }
 
   /** Every open hub connection (negotiations without a transport excluded), for the explorer's monitor. */
-  * connections (): IterableIterator<HubConnection> {
+  * connections (): IterableIterator<C> {
     for (const slot of this.slots.values()) {
       if (!('pending' in slot) && slot.isConnected) yield slot
     }
   }
 
-  get (token: string): ConnectionSlot | undefined {
+  get (token: string): ConnectionSlot<C> | undefined {
     return this.slots.get(token)
   }
 
@@ -105,12 +115,12 @@ export class ConnectionStore {
     return slot
   }
 
-  add (connection: HubConnection): void {
+  add (connection: C): void {
     this.slots.set(connection.token, connection)
     this.ensureTimer()
   }
 
-  remove (connection: HubConnection): void {
+  remove (connection: { readonly token: string }): void {
     if (this.slots.get(connection.token) === connection) this.slots.delete(connection.token)
   }
 

@@ -1,7 +1,7 @@
 import type { z } from 'zod'
-import type { HubConnection } from '../connection/connection.js'
 import { errorText, HubError, withDetail } from '../errors.js'
 import { InvocationContext } from '../hub/caller-context.js'
+import type { InvocationTarget } from './invocation-target.js'
 import { findMethod, type MethodDescriptor } from '../hub/method-table.js'
 import {
   MessageType, type CompletionMessage, type HubMessage, type InvocationMessage, type StreamInvocationMessage
@@ -18,7 +18,7 @@ const NO_STREAM_IDS: readonly string[] = Object.freeze([])
  * yet (no free invocation slot, a full upload-stream buffer); the connection
  * then stops reading and offers the same message again once woken.
  */
-export function dispatchMessage (connection: HubConnection, message: HubMessage): boolean {
+export function dispatchMessage (connection: InvocationTarget, message: HubMessage): boolean {
   switch (message.type) {
     case MessageType.Invocation:
     case MessageType.StreamInvocation:
@@ -62,13 +62,13 @@ export function dispatchMessage (connection: HubConnection, message: HubMessage)
   }
 }
 
-function sendError (connection: HubConnection, invocationId: string | undefined, error: string): void {
+function sendError (connection: InvocationTarget, invocationId: string | undefined, error: string): void {
   // Nothing is ever sent back for a fire-and-forget invocation, whatever went wrong.
   if (invocationId === undefined) return
   connection.sendMessage({ type: MessageType.Completion, invocationId, error, hasResult: false })
 }
 
-function invoke (connection: HubConnection, message: InvocationMessage | StreamInvocationMessage): boolean {
+function invoke (connection: InvocationTarget, message: InvocationMessage | StreamInvocationMessage): boolean {
   const streaming = message.type === MessageType.StreamInvocation
   const { invocationId, target } = message
   const method = findMethod(connection.runtime.table, target)
@@ -214,8 +214,8 @@ async function guardedInvoke (context: InvocationContext, method: MethodDescript
 }
 
 /** Counts the call against the connection's and the method's limits; false after answering a refusal. */
-function withinRateLimit (connection: HubConnection, method: MethodDescriptor | undefined, target: string, invocationId: string | undefined): boolean {
-  const now = connection.store.clock()
+function withinRateLimit (connection: InvocationTarget, method: MethodDescriptor | undefined, target: string, invocationId: string | undefined): boolean {
+  const now = connection.clock()
   let verdict = connection.rateCounter?.take(now) ?? 'ok'
   let limit = connection.options.rateLimit
   if (verdict === 'ok' && method !== undefined && method.rateLimit !== null) {
@@ -250,7 +250,7 @@ function callHandler (handler: (...args: any[]) => unknown, context: InvocationC
  * Returns the handler's parameters (upload-stream positions left for the
  * readers), or null after sending the error.
  */
-function bindArguments (connection: HubConnection, method: MethodDescriptor, args: unknown[], invocationId: string | undefined): unknown[] | null {
+function bindArguments (connection: InvocationTarget, method: MethodDescriptor, args: unknown[], invocationId: string | undefined): unknown[] | null {
   const params = new Array<unknown>(method.paramCount)
   const positions = method.streamPositions
   const schemas = method.argSchemas

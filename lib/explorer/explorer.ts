@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { HubConnection } from '../connection/connection.js'
 import type { ConnectionStore } from '../connection/connection-store.js'
 import type { AsyncApiHub } from '../hub/asyncapi.js'
 import type { HubRuntime } from '../hub/hub-runtime.js'
@@ -21,7 +22,7 @@ export interface ExplorerOptions {
 }
 
 export interface ExplorerDeps {
-  readonly store: ConnectionStore
+  readonly store: ConnectionStore<HubConnection>
   readonly runtimes: () => Iterable<HubRuntime>
   readonly hubs: () => readonly AsyncApiHub[]
   readonly scaled: boolean

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import type { HubConnection } from '../connection/connection.js'
 import type { ConnectionStore } from '../connection/connection-store.js'
 import { randomId } from '../connection/ids.js'
 import { defineHub } from '../hub/define-hub.js'
@@ -62,7 +63,7 @@ function sortedCounts (counts: Map<string, number>): Array<[string, number]> {
 export class Monitor {
   /** Mapped by the explorer under its path; hidden from the explorer's hub list and AsyncAPI. */
   readonly hub: AnyHubDefinition
-  private readonly store: ConnectionStore
+  private readonly store: ConnectionStore<HubConnection>
   private readonly runtimes: () => Iterable<HubRuntime>
   private readonly scaled: boolean
   private readonly previous = new Map<HubRuntime, Previous>()
@@ -71,7 +72,7 @@ export class Monitor {
   /** Set once the monitor hub is mapped: how snapshots reach the pages. */
   broadcast: ((snapshot: MonitorSnapshot) => Promise<void>) | null = null
 
-  constructor (store: ConnectionStore, runtimes: () => Iterable<HubRuntime>, scaled: boolean) {
+  constructor (store: ConnectionStore<HubConnection>, runtimes: () => Iterable<HubRuntime>, scaled: boolean) {
     this.store = store
     this.runtimes = runtimes
     this.scaled = scaled

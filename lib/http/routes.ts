@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { HubConnection } from '../connection/connection.js'
-import type { ConnectionSlot, ConnectionStore, PendingConnection } from '../connection/connection-store.js'
+import type { ConnectionSlot as Slot, ConnectionStore, PendingConnection } from '../connection/connection-store.js'
 import { randomId } from '../connection/ids.js'
 import type { Transport } from '../transports/transport.js'
 import type { HttpInbound } from '../transports/http-inbound.js'
@@ -9,6 +9,9 @@ import { GET_TRANSPORTS, transportEntry, UPGRADE_TRANSPORT } from '../transports
 import { negotiate, queryValue } from './negotiate.js'
 import { serializeHubRequest } from './redact.js'
 import type { RouteContext } from './route-context.js'
+
+type Store = ConnectionStore<HubConnection>
+type ConnectionSlot = Slot<HubConnection>
 
 const NOT_FOUND = 'No Connection with that ID'
 const MIN_POST_BODY_LIMIT = 1024 * 1024
@@ -30,7 +33,7 @@ function userIdOf (route: RouteContext, request: FastifyRequest): string | undef
 
 /** Replaces a pending negotiation by a live connection on `transport`. */
 function openConnection (
-  store: ConnectionStore, route: RouteContext, request: FastifyRequest, transport: Transport,
+  store: Store, route: RouteContext, request: FastifyRequest, transport: Transport,
   connectionId: string, token: string, stateful = false
 ): HubConnection {
   const connection = new HubConnection(route, store, transport, request, connectionId, token, userIdOf(route, request), stateful)
@@ -39,7 +42,7 @@ function openConnection (
 }
 
 /** Finds the connection slot a request names with `id=`, answering the error itself when there is none. */
-function findSlot (store: ConnectionStore, route: RouteContext, request: FastifyRequest, reply: FastifyReply): ConnectionSlot | null {
+function findSlot (store: Store, route: RouteContext, request: FastifyRequest, reply: FastifyReply): ConnectionSlot | null {
   const token = queryValue(request.query, 'id')
   if (token === undefined) {
     textReply(reply, 400, 'Connection ID required')
@@ -58,7 +61,7 @@ function findSlot (store: ConnectionStore, route: RouteContext, request: Fastify
  * instance `mapHub` was called on, so that scope's hooks (authentication)
  * run on negotiate, on the WebSocket upgrade and on every HTTP transport request.
  */
-export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStore, route: RouteContext): void {
+export function registerHubRoutes (scope: FastifyInstance, store: Store, route: RouteContext): void {
   const base = route.path.endsWith('/') ? route.path.slice(0, -1) : route.path
   const hubUrl = base === '' ? '/' : base
   const logSerializers = { req: serializeHubRequest }
@@ -227,7 +230,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: ConnectionStor
 }
 
 /** The POST queue of the live SSE or long-polling connection a request names, if any (errors are answered later). */
-function inboundOf (store: ConnectionStore, route: RouteContext, request: FastifyRequest): HttpInbound | null {
+function inboundOf (store: Store, route: RouteContext, request: FastifyRequest): HttpInbound | null {
   const token = queryValue(request.query, 'id')
   const slot = token === undefined ? undefined : store.get(token)
   if (slot === undefined || slot.route !== route || 'pending' in slot || slot.isClosed) return null

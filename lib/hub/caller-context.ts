@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { HubConnection } from '../connection/connection.js'
+import type { InvocationTarget } from '../dispatcher/invocation-target.js'
 import { MessageType } from '../protocol/messages.js'
 import { SerializedMessage } from '../lifetime/serialized-message.js'
 import { HubCallerClientsImpl } from './clients.js'
@@ -11,7 +11,7 @@ import type { GroupManager, Hub, SingleClientProxy, TransportKind } from './type
  * a handler reads them, so an echo-style method allocates just this object.
  */
 export class InvocationContext implements Hub<any> {
-  readonly connection: HubConnection
+  readonly connection: InvocationTarget
   readonly invocationId: string | undefined
   /** Holds a `maximumParallelInvocationsPerClient` slot until it completes or awaits a client result. */
   holdsSlot: boolean
@@ -21,7 +21,7 @@ export class InvocationContext implements Hub<any> {
   private controller: AbortController | null = null
   private callerClients: HubCallerClientsImpl | null = null
 
-  constructor (connection: HubConnection, invocationId: string | undefined, holdsSlot: boolean) {
+  constructor (connection: InvocationTarget, invocationId: string | undefined, holdsSlot: boolean) {
     this.connection = connection
     this.invocationId = invocationId
     this.holdsSlot = holdsSlot

@@ -39,6 +39,11 @@ export class HttpInbound {
     this.paused = true
   }
 
+  /** The connection asked to stop reading (backpressure); what POSTs it still takes is bounded by the allowance. */
+  get isPaused (): boolean {
+    return this.paused
+  }
+
   constructor (buffered: () => number) {
     this.buffered = buffered
   }

@@ -105,7 +105,7 @@ t.test('many large concurrent POSTs at a paused long-polling connection: one bod
 
   // Every POST has now reached the server: refused, waiting or the one being taken.
   t.equal((connection.transport as unknown as HttpTransportBase).inbound.waiting, MAX_WAITING_SENDS, 'the others wait for their turn with their bodies unread')
-  t.ok(connection.isBlocked, 'the connection is paused')
+  t.ok((connection.transport as unknown as HttpTransportBase).inbound.isPaused, 'the connection paused its transport')
   t.ok(connection.bufferedInboundBytes <= body.length + PAUSED_ALLOWANCE,
     `at most one body and the allowance in the inbox (${connection.bufferedInboundBytes} bytes of ${FLOOD * body.length} sent)`)
 

@@ -26,7 +26,7 @@ function record (probe: Probe, hub: unknown): void {
   const lifetime = hub.connection.runtime.lifetime
   if (!(lifetime instanceof LocalLifetimeManager)) throw new Error('expected the in-memory lifetime manager')
   probe.lifetime = lifetime
-  probe.connections.set(hub.connectionId, hub.connection)
+  probe.connections.set(hub.connectionId, hub.connection as ServerConnection)
 }
 
 function makeHub (probe: Probe) {

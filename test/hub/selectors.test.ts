@@ -37,7 +37,7 @@ function makeHub (probe: Probe) {
     },
     onConnected (hub) {
       if (!(hub instanceof InvocationContext)) throw new Error('expected the internal InvocationContext')
-      probe.connections.set(hub.connectionId, hub.connection)
+      probe.connections.set(hub.connectionId, hub.connection as ServerConnection)
     }
   })
 }
