@@ -230,7 +230,7 @@ export abstract class HttpSession implements TransportOwner {
       return
     }
     if (this.detachedAt !== 0) {
-      if (now - this.detachedAt >= options.disconnectTimeout) this.transportEnded(this.detachError)
+      this.tickDetached(now)
       return
     }
     this.tickHub(now)
@@ -240,6 +240,11 @@ export abstract class HttpSession implements TransportOwner {
   /** A lingering transport (long polling's last poll) has had its grace period: forget the token. */
   private tickLinger (now: number): void {
     if (now - this.closedAt >= this.options.disconnectTimeout) this.store.remove(this)
+  }
+
+  /** A stateful client that did not come back within the disconnect timeout: the connection ends. */
+  private tickDetached (now: number): void {
+    if (now - this.detachedAt >= this.options.disconnectTimeout) this.transportEnded(this.detachError)
   }
 
   private tickKeepAlive (now: number): void {
