@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import { errorText, HubError, withDetail } from '../errors.js'
+import { codes, errorText, HubError, withDetail } from '../errors.js'
 import type { RouteContext } from '../http/route-context.js'
 import type { HubRuntime } from '../hub/hub-runtime.js'
 import { InvocationContext } from '../hub/caller-context.js'
@@ -561,7 +561,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   /** A client result: sends an Invocation with a server id and awaits the client's Completion. */
   invokeClient (method: string, args: unknown[]): Promise<unknown> {
     if (this.state !== State.Connected) {
-      return Promise.reject(new Error(`Connection '${this.connectionId}' disconnected.`))
+      return Promise.reject(new codes.SIGNALR_ERR_CONNECTION_DISCONNECTED(this.connectionId))
     }
     return new Promise((resolve, reject) => {
       // The clock, not the heartbeat's cached time: that lags by up to a tick and would end the wait early.
@@ -668,7 +668,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     if (this._streamsOut !== null) {
       for (const context of this._streamsOut.values()) context.abortSignal()
     }
-    const closed = new Error(`Connection '${this.connectionId}' disconnected.`)
+    const closed = new codes.SIGNALR_ERR_CONNECTION_DISCONNECTED(this.connectionId)
     if (this._streamsIn !== null) {
       for (const reader of this._streamsIn.values()) reader.fail(closed)
       this._streamsIn.clear()
