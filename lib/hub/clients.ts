@@ -27,9 +27,9 @@ export class TargetProxy implements ClientProxy<any> {
   }
 }
 
-/** Told before a hub method starts waiting for a client result (see InvocationContext). */
+/** Asked before a hub method starts waiting for a client result; returns the refusal, if any (see InvocationContext). */
 export interface ClientResultHook {
-  beforeClientResult (): void
+  beforeClientResult (): Error | null
 }
 
 export class SingleTargetProxy extends TargetProxy implements SingleClientProxy<any> {
@@ -43,7 +43,8 @@ export class SingleTargetProxy extends TargetProxy implements SingleClientProxy<
   }
 
   invoke (method: string, ...args: unknown[]): Promise<any> {
-    this.hook?.beforeClientResult()
+    const refused = this.hook?.beforeClientResult() ?? null
+    if (refused !== null) return Promise.reject(refused)
     return this.lifetime.invokeClient(this.connectionId, method, args)
   }
 }
