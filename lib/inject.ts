@@ -1,6 +1,6 @@
 import type { FastifyInstance, HTTPMethods } from 'fastify'
 import type { HubConnection } from '@microsoft/signalr'
-import { ERR_OPTION, SignalRError } from './errors.js'
+import { codes, describeValue } from './errors.js'
 import { InMemoryClientEnd } from './transports/in-memory.js'
 
 /** Options of `app.signalr.inject(path, options)`. */
@@ -32,7 +32,7 @@ export async function loadOptional<T> (name: string, why: string): Promise<T> {
   } catch (err) {
     // Only absence is explained; a package that fails while loading reports its own error.
     if (!isNotFound(err, name)) throw err
-    throw new SignalRError(ERR_OPTION, `fastify-signalr: app.signalr.inject ${why}: npm install -D ${name}`)
+    throw new codes.SIGNALR_ERR_INVALID_OPTION(`app.signalr.inject ${why}`, `npm install -D ${name}`)
   }
 }
 
@@ -47,7 +47,7 @@ function pathOf (url: string): string {
  */
 export async function injectHub (app: FastifyInstance, path: string, options: InjectOptions = {}): Promise<HubConnection> {
   if (typeof path !== 'string' || !path.startsWith('/')) {
-    throw new SignalRError(ERR_OPTION, `fastify-signalr: app.signalr.inject: path must start with '/'; got ${JSON.stringify(path)}`)
+    throw new codes.SIGNALR_ERR_INVALID_OPTION('app.signalr.inject', `path must start with '/'; got ${describeValue(path)}`)
   }
   const signalr = await loadOptional<SignalRModule>('@microsoft/signalr', 'needs the official client')
   const headers = { ...options.headers }
@@ -84,7 +84,7 @@ export async function injectHub (app: FastifyInstance, path: string, options: In
     const msgpack = await loadOptional<typeof import('@microsoft/signalr-protocol-msgpack')>('@microsoft/signalr-protocol-msgpack', "with protocol 'messagepack' needs the MessagePack protocol")
     builder.withHubProtocol(new msgpack.MessagePackHubProtocol())
   } else if (options.protocol !== undefined && options.protocol !== 'json') {
-    throw new SignalRError(ERR_OPTION, `fastify-signalr: app.signalr.inject: protocol must be 'json' or 'messagepack'; got ${JSON.stringify(options.protocol)}`)
+    throw new codes.SIGNALR_ERR_INVALID_OPTION('app.signalr.inject', `option "protocol" must be 'json' or 'messagepack'; got ${describeValue(options.protocol)}`)
   }
   const connection = builder.build()
   await connection.start()

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { ERR_OPTION, SignalRError } from './errors.js'
+import { codes, describeValue } from './errors.js'
 import type { ProtocolName } from './protocol/index.js'
 import { isBackplane, type Backplane } from './backplane/backplane.js'
 import type { RateLimit } from './dispatcher/rate-limit.js'
@@ -168,14 +168,14 @@ const pluginOptionsSchema = z.strictObject({
   connectionTokenSecret: z.string({ error: 'must be a string' }).min(16, 'must be at least 16 characters').optional()
 })
 
-function fail (where: string, error: z.ZodError): never {
+function fail (where: string, error: z.ZodError, options: Record<string, unknown>): never {
   const issue = error.issues[0]!
   const name = issue.path.length > 0 ? String(issue.path[0]) : undefined
   const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => `"${k}"`).join(', ') : ''
   const message = issue.code === 'unrecognized_keys'
     ? (name === undefined ? `unknown option ${keys}` : `option "${name}" has unknown key ${keys}`)
-    : `option "${name}" ${issue.message}`
-  throw new SignalRError(ERR_OPTION, `fastify-signalr: ${where}: ${message}`)
+    : `option "${name}" ${issue.message}; got ${describeValue(options[name!])}`
+  throw new codes.SIGNALR_ERR_INVALID_OPTION(where, message)
 }
 
 function resolve (base: ResolvedHubOptions, overrides: HubOptions): ResolvedHubOptions {
@@ -191,7 +191,7 @@ export function resolvePluginOptions (options: unknown): ResolvedHubOptions {
   // Fastify passes its own register options (prefix, logLevel, ...) through to the plugin.
   const { prefix: _p, logLevel: _l, logSerializers: _ls, ...own } = (options ?? {}) as Record<string, unknown>
   const parsed = pluginOptionsSchema.safeParse(own)
-  if (!parsed.success) fail('register', parsed.error)
+  if (!parsed.success) fail('register', parsed.error, own)
   const { backplane: _b, connectionTokenSecret: _s, telemetry: _t, asyncapi: _a, explorer: _e, ...hubOptions } = own
   return resolve(defaults, hubOptions as HubOptions)
 }
@@ -199,6 +199,6 @@ export function resolvePluginOptions (options: unknown): ResolvedHubOptions {
 /** Merges `mapHub` options over the plugin's into the frozen per-hub options. */
 export function resolveHubOptions (base: ResolvedHubOptions, options: unknown, path: string): ResolvedHubOptions {
   const parsed = hubOptionsSchema.safeParse(options ?? {})
-  if (!parsed.success) fail(`mapHub('${path}')`, parsed.error)
+  if (!parsed.success) fail(`mapHub('${path}')`, parsed.error, (options ?? {}) as Record<string, unknown>)
   return resolve(base, (options ?? {}) as HubOptions)
 }

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import { ConnectionStore } from './connection/connection-store.js'
 import type { HubConnection } from './connection/connection.js'
 import { TokenSigner } from './connection/ids.js'
-import { ERR_HUB_DEFINITION, ERR_HUB_NOT_MAPPED, ERR_OPTION, SignalRError } from './errors.js'
+import { codes, describeValue } from './errors.js'
 import type { RouteContext } from './http/route-context.js'
 import { registerHubRoutes } from './http/routes.js'
 import { methodTableOf } from './hub/define-hub.js'
@@ -180,7 +180,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
     hubContext (hub: AnyHubDefinition) {
       const runtime = runtimes.get(hub)
       if (runtime === undefined) {
-        throw new SignalRError(ERR_HUB_NOT_MAPPED, 'fastify-signalr: hubContext(hub): this hub is not mapped; call app.mapHub(path, hub) first')
+        throw new codes.SIGNALR_ERR_HUB_NOT_MAPPED()
       }
       return { clients: runtime.clients, groups: runtime.groups }
     },
@@ -192,23 +192,23 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
     },
     addHook (name: HookName, fn: (...args: any[]) => unknown) {
       if (!isHookName(name)) {
-        throw new SignalRError(ERR_OPTION, `fastify-signalr: addHook: unknown hook '${String(name)}'`)
+        throw new codes.SIGNALR_ERR_INVALID_OPTION('addHook', `unknown hook '${String(name)}'`)
       }
-      if (typeof fn !== 'function') throw new SignalRError(ERR_OPTION, `fastify-signalr: addHook('${name}'): expected a function`)
+      if (typeof fn !== 'function') throw new codes.SIGNALR_ERR_INVALID_OPTION(`addHook('${name}')`, `expected a function; got ${describeValue(fn)}`)
       hooks.add(name, fn)
     }
   } as SignalRDecorator)
 
   fastify.decorate('mapHub', function mapHub (this: FastifyInstance, path: string, hub: AnyHubDefinition, hubOptions?: MapHubOptions) {
     if (typeof path !== 'string' || !path.startsWith('/')) {
-      throw new SignalRError(ERR_HUB_DEFINITION, `fastify-signalr: mapHub: path must be a string starting with '/'; got ${JSON.stringify(path)}`)
+      throw new codes.SIGNALR_ERR_INVALID_HUB('fastify-signalr: mapHub', `path must be a string starting with '/'; got ${describeValue(path)}`)
     }
     if (methodTableOf(hub) === undefined) {
-      throw new SignalRError(ERR_HUB_DEFINITION, `fastify-signalr: mapHub('${path}'): expected a hub made by defineHub()`)
+      throw new codes.SIGNALR_ERR_INVALID_HUB(`fastify-signalr: mapHub('${path}')`, 'expected a hub made by defineHub()')
     }
     const fullPath = (this.prefix ?? '') + path
     if (paths.has(fullPath)) {
-      throw new SignalRError(ERR_HUB_DEFINITION, `fastify-signalr: mapHub('${path}'): a hub is already mapped at this path`)
+      throw new codes.SIGNALR_ERR_INVALID_HUB(`fastify-signalr: mapHub('${path}')`, 'a hub is already mapped at this path')
     }
     const resolved = resolveHubOptions(options, hubOptions, path)
     const route: RouteContext = Object.freeze({

@@ -1,4 +1,4 @@
-import { ERR_OPTION, SignalRError } from './errors.js'
+import { codes } from './errors.js'
 import { transportEntry } from './transports/registry.js'
 
 // The few OpenTelemetry API shapes used here, written out so that our public
@@ -175,7 +175,7 @@ export async function loadTelemetry (option: TelemetryOptions | false | undefine
     api = await import(name) as Api
   } catch {
     if (option !== undefined) {
-      throw new SignalRError(ERR_OPTION, 'fastify-signalr: option "telemetry" needs the @opentelemetry/api package')
+      throw new codes.SIGNALR_ERR_INVALID_OPTION('register', 'option "telemetry" needs the @opentelemetry/api package')
     }
     return null
   }

@@ -88,7 +88,7 @@ t.test('bad option values fail at register, naming the option', async (t) => {
     ['unknown option keepAlive', { keepAlive: 15_000 }, /unknown option "keepAlive"/]
   ]
   for (const [name, options, message] of cases) {
-    await t.rejects(registerWith(t, options), { name: 'SignalRError', code: 'FST_SIGNALR_INVALID_OPTION', message }, name)
+    await t.rejects(registerWith(t, options), { name: 'SignalRError', code: 'SIGNALR_ERR_INVALID_OPTION', message }, name)
   }
   await t.rejects(registerWith(t, { keepAliveInterval: -1 }), { message: /^fastify-signalr: register: / }, 'says where it failed')
 })
@@ -124,7 +124,7 @@ t.test('mapHub options override the plugin\'s and are validated likewise', async
     ['a plugin-only option', { connectionTokenSecret: 'a secret of at least 16 chars' }, /unknown option "connectionTokenSecret"/]
   ]
   for (const [name, options, message] of bad) {
-    t.throws(() => app.mapHub('/h', echo, options as MapHubOptions), { code: 'FST_SIGNALR_INVALID_OPTION', message }, name)
+    t.throws(() => app.mapHub('/h', echo, options as MapHubOptions), { code: 'SIGNALR_ERR_INVALID_OPTION', message }, name)
   }
   // None of the failed calls took the path.
   t.doesNotThrow(() => app.mapHub('/h', echo, { transports: ['webSockets'] }))
@@ -132,7 +132,7 @@ t.test('mapHub options override the plugin\'s and are validated likewise', async
 
 t.test('defineHub rejects bad definitions', async (t) => {
   const define = (definition: Record<string, unknown>) => () => defineHub(definition as never)
-  const invalid = { name: 'SignalRError', code: 'FST_SIGNALR_INVALID_HUB' }
+  const invalid = { name: 'SignalRError', code: 'SIGNALR_ERR_INVALID_HUB' }
 
   t.throws(define({
     methods: {
@@ -164,12 +164,12 @@ t.test('mapHub rejects a non-hub and a path that is taken', async (t) => {
   const app = await registerWith(t, {})
   const fake = { methods: { Echo: { args: [z.string()], handler: (_hub: unknown, s: string) => s } } }
   t.throws(() => app.mapHub('/fake', fake as unknown as AnyHubDefinition),
-    { name: 'SignalRError', code: 'FST_SIGNALR_INVALID_HUB', message: /mapHub\('\/fake'\): expected a hub made by defineHub\(\)/ })
+    { name: 'SignalRError', code: 'SIGNALR_ERR_INVALID_HUB', message: /mapHub\('\/fake'\): expected a hub made by defineHub\(\)/ })
   t.throws(() => app.mapHub('/nothing', undefined as unknown as AnyHubDefinition), SignalRError)
   t.throws(() => app.mapHub('no-slash', echo), { message: /path must be a string starting with '\/'/ })
 
   app.mapHub('/chat', echo)
-  t.throws(() => app.mapHub('/chat', echo), { code: 'FST_SIGNALR_INVALID_HUB', message: /mapHub\('\/chat'\): a hub is already mapped at this path/ })
+  t.throws(() => app.mapHub('/chat', echo), { code: 'SIGNALR_ERR_INVALID_HUB', message: /mapHub\('\/chat'\): a hub is already mapped at this path/ })
   const other = defineHub({ methods: {} })
   t.throws(() => app.mapHub('/chat', other), { message: /already mapped/ }, 'also with a different hub')
   t.doesNotThrow(() => app.mapHub('/chat2', echo), 'one hub may be mapped at several paths')

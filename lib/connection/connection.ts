@@ -6,6 +6,7 @@ import type { SerializedMessage } from '../lifetime/serialized-message.js'
 import { MessageType, type HubMessage } from '../protocol/messages.js'
 import type { Transport } from '../transports/transport.js'
 import { ClientResults } from '../dispatcher/client-results.js'
+import { codes } from '../errors.js'
 import { dispatchMessage } from '../dispatcher/dispatcher.js'
 import { InvocationLimit } from '../dispatcher/invocation-limit.js'
 import type { Cancellable, InvocationTarget } from '../dispatcher/invocation-target.js'
@@ -138,7 +139,7 @@ export class HubConnection extends HubHandler implements InvocationTarget {
   /** A client result: sends an Invocation with a server id and awaits the client's Completion. */
   invokeClient (method: string, args: unknown[]): Promise<unknown> {
     if (!this.isConnected) {
-      return Promise.reject(new Error(`Connection '${this.connectionId}' disconnected.`))
+      return Promise.reject(new codes.SIGNALR_ERR_CONNECTION_DISCONNECTED(this.connectionId))
     }
     return new Promise((resolve, reject) => {
       // The clock, not the heartbeat's cached time: that lags by up to a tick and would end the wait early.

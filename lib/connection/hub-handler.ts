@@ -1,4 +1,4 @@
-import { errorText, HubError, withDetail } from '../errors.js'
+import { codes, errorText, HubError, withDetail } from '../errors.js'
 import type { Hub } from '../hub/types.js'
 import type { LifetimeConnection } from '../lifetime/lifetime-manager.js'
 import { SerializedMessage } from '../lifetime/serialized-message.js'
@@ -420,7 +420,7 @@ export abstract class HubHandler extends HttpSession implements LifetimeConnecti
     this.closeTransport()
     this.inbox.length = 0
     this.inboxHead = 0
-    this.endInvocations(new Error(`Connection '${this.connectionId}' disconnected.`))
+    this.endInvocations(new codes.SIGNALR_ERR_CONNECTION_DISCONNECTED(this.connectionId))
     if (this.telemetry !== null) {
       this.runtime.telemetry!.connectionClosed(this.telemetry, ending.status ?? 'normal_closure', ending.error)
       this.telemetry = null

@@ -1,4 +1,4 @@
-import { HubError } from '../errors.js'
+import { codes, HubError } from '../errors.js'
 
 interface PendingResult {
   readonly method: string
@@ -47,7 +47,7 @@ export class ClientResults {
     for (const [id, entry] of this.pending) {
       if (entry.deadline <= now) {
         this.pending.delete(id)
-        entry.reject(new Error(`Timed out after ${timeoutMs} ms waiting for the client's result of '${entry.method}'.`))
+        entry.reject(new codes.SIGNALR_ERR_CLIENT_RESULT_TIMEOUT(timeoutMs, entry.method))
       }
     }
   }

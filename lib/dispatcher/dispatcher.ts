@@ -28,7 +28,7 @@ export function dispatchMessage (connection: InvocationTarget, message: HubMessa
       if (reader === undefined) return true // unknown stream ids are ignored, as in ASP.NET
       if (reader.isFull) return false
       const limit = connection.options.maximumMessageDepth
-      if (exceedsDepth(message.item, limit)) reader.fail(new HubError(`Stream item is invalid: ${tooDeepText(limit)}`))
+      if (exceedsDepth(message.item, limit)) reader.fail(new HubError(errorText.streamItemInvalid(tooDeepText(limit))))
       else reader.push(message.item)
       return true
     }
@@ -43,7 +43,7 @@ export function dispatchMessage (connection: InvocationTarget, message: HubMessa
       const limit = connection.options.maximumMessageDepth
       if (message.hasResult && exceedsDepth(message.result, limit)) {
         // The hub method awaiting it gets the refusal; the value never reaches it.
-        connection.clientResults.complete(message.invocationId, `The client's result is invalid: ${tooDeepText(limit)}`, null)
+        connection.clientResults.complete(message.invocationId, errorText.clientResultInvalid(tooDeepText(limit)), null)
       } else {
         connection.clientResults.complete(message.invocationId, message.error, message.hasResult ? message.result : null)
       }
@@ -89,7 +89,7 @@ function invoke (connection: InvocationTarget, message: InvocationMessage | Stre
   const streamIds = message.streamIds ?? NO_STREAM_IDS
   if (streamIds.length !== method.streamPositions.length) {
     sendError(connection, invocationId,
-      `${errorText.unexpected(name)} HubException: Client sent ${streamIds.length} stream(s), Hub method expects ${method.streamPositions.length}.`)
+      `${errorText.unexpected(name)} HubException: ${errorText.streamCount(streamIds.length, method.streamPositions.length)}`)
     return true
   }
   for (const id of streamIds) {
@@ -102,7 +102,7 @@ function invoke (connection: InvocationTarget, message: InvocationMessage | Stre
   const args = message.arguments
   if (args.length !== method.wireArgCount) {
     sendError(connection, invocationId, withDetail(errorText.failedToInvoke(name),
-      new ProtocolError(`Invocation provides ${args.length} argument(s) but target expects ${method.wireArgCount}.`), detailed))
+      new ProtocolError(errorText.argumentCount(args.length, method.wireArgCount)), detailed))
     return true
   }
 
@@ -265,15 +265,14 @@ function bindArguments (connection: InvocationTarget, method: MethodDescriptor, 
     if (exceedsDepth(args[wire], depthLimit)) {
       // Checked before zod, whose recursion would otherwise walk the whole value.
       sendError(connection, invocationId,
-        `${errorText.failedToInvoke(method.name)} InvalidDataException: Error binding arguments. Argument ${wire}: ${tooDeepText(depthLimit)}`)
+        `${errorText.failedToInvoke(method.name)} InvalidDataException: ${errorText.binding(wire, tooDeepText(depthLimit))}`)
       return null
     }
     const parsed = schemas[wire]!.safeParse(args[wire])
     if (!parsed.success) {
       // Named method, position and zod reason, always: the caller needs them to fix the call.
       sendError(connection, invocationId,
-        `${errorText.failedToInvoke(method.name)} InvalidDataException: Error binding arguments. ` +
-        `Argument ${wire}: ${describeIssues(parsed.error)}`)
+        `${errorText.failedToInvoke(method.name)} InvalidDataException: ${errorText.binding(wire, describeIssues(parsed.error))}`)
       return null
     }
     params[i] = parsed.data

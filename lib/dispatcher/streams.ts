@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { HubError } from '../errors.js'
+import { errorText, HubError } from '../errors.js'
 
 /**
  * The AsyncIterable a hub method receives for a client-to-server stream. Items
@@ -32,7 +32,7 @@ export class ClientStreamReader<T = unknown> implements AsyncIterable<T>, AsyncI
     if (this.ended) return
     const parsed = this.schema.safeParse(item)
     if (!parsed.success) {
-      this.fail(new HubError(`Stream item is invalid: ${parsed.error.issues.map((i) => i.message).join('; ')}`))
+      this.fail(new HubError(errorText.streamItemInvalid(parsed.error.issues.map((i) => i.message).join('; '))))
       return
     }
     const waiter = this.waiting

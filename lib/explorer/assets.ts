@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { ERR_OPTION, SignalRError } from '../errors.js'
+import { codes } from '../errors.js'
 
 export interface Asset {
   readonly type: string
@@ -40,7 +40,7 @@ function resolveFrom (specifier: string): string | null {
 export async function loadExplorerAssets (): Promise<ExplorerAssets> {
   const signalrPath = resolveFrom('@microsoft/signalr/dist/browser/signalr.min.js')
   if (signalrPath === null) {
-    throw new SignalRError(ERR_OPTION, 'fastify-signalr: register: option "explorer" needs the official browser client: ' +
+    throw new codes.SIGNALR_ERR_INVALID_OPTION('register', 'option "explorer" needs the official browser client: ' +
       'npm install @microsoft/signalr (and @microsoft/signalr-protocol-msgpack for MessagePack)')
   }
   const msgpackPath = resolveFrom('@microsoft/signalr-protocol-msgpack/dist/browser/signalr-protocol-msgpack.min.js')

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { InvocationTarget } from '../dispatcher/invocation-target.js'
+import { codes } from '../errors.js'
 import { MessageType } from '../protocol/messages.js'
 import { SerializedMessage } from '../lifetime/serialized-message.js'
 import { HubCallerClientsImpl } from './clients.js'
@@ -67,15 +68,21 @@ export class InvocationContext implements Hub<any> {
   }
 
   /**
-   * A hub method that awaits a client result gives up its invocation slot
-   * first, so the connection can go on reading and deliver the client's
-   * Completion even at `maximumParallelInvocationsPerClient: 1` (ASP.NET does
-   * the same in HubCallerClients).
+   * The one guard every client result from a hub passes (`caller` and
+   * `client(id)` alike). Inside `onConnected` it refuses: the connection reads
+   * nothing until the hook returns, so no Completion could arrive (ASP.NET
+   * refuses there too, HubCallerClients.InvokeAllowed). Otherwise a hub method
+   * gives up its invocation slot first, so the connection can go on reading
+   * and deliver the client's Completion even at
+   * `maximumParallelInvocationsPerClient: 1` (as ASP.NET does).
    */
-  beforeClientResult (): void {
-    if (!this.holdsSlot) return
+  beforeClientResult (): Error | null {
+    const connection = this.connection
+    if (connection.inOnConnected && this === connection.lifecycleContext) return new codes.SIGNALR_ERR_CLIENT_RESULT_IN_ON_CONNECTED()
+    if (!this.holdsSlot) return null
     this.holdsSlot = false
-    if (this.connection.limit.release()) this.connection.unblock()
+    if (connection.limit.release()) connection.unblock()
+    return null
   }
 }
 
@@ -99,11 +106,8 @@ class CallerProxy implements SingleClientProxy<any> {
   }
 
   invoke (method: string, ...args: unknown[]): Promise<any> {
-    const { connection } = this.context
-    if (connection.inOnConnected && this.context === connection.lifecycleContext) {
-      return Promise.reject(new Error('Client results inside onConnected are not allowed: the connection is not reading yet.'))
-    }
-    this.context.beforeClientResult()
-    return connection.invokeClient(method, args)
+    const refused = this.context.beforeClientResult()
+    if (refused !== null) return Promise.reject(refused)
+    return this.context.connection.invokeClient(method, args)
   }
 }

@@ -1,3 +1,4 @@
+import { codes, describeValue } from '../errors.js'
 import { MessageType } from '../protocol/messages.js'
 import type { HubLifetimeManager, Target } from '../lifetime/lifetime-manager.js'
 import { SerializedMessage } from '../lifetime/serialized-message.js'
@@ -27,9 +28,9 @@ export class TargetProxy implements ClientProxy<any> {
   }
 }
 
-/** Told before a hub method starts waiting for a client result (see InvocationContext). */
+/** Asked before a hub method starts waiting for a client result; returns the refusal, if any (see InvocationContext). */
 export interface ClientResultHook {
-  beforeClientResult (): void
+  beforeClientResult (): Error | null
 }
 
 export class SingleTargetProxy extends TargetProxy implements SingleClientProxy<any> {
@@ -43,19 +44,41 @@ export class SingleTargetProxy extends TargetProxy implements SingleClientProxy<
   }
 
   invoke (method: string, ...args: unknown[]): Promise<any> {
-    this.hook?.beforeClientResult()
-    return this.lifetime.invokeClient(this.connectionId, method, args)
+    const refused = this.hook?.beforeClientResult() ?? null
+    if (refused !== null) return Promise.reject(refused)
+    try {
+      return this.lifetime.invokeClient(this.connectionId, method, args)
+    } catch (err) {
+      // Whatever fails, the caller gets a rejection, as from send.
+      return Promise.reject(err)
+    }
   }
 }
 
-function assertString (value: unknown, what: string): asserts value is string {
-  if (typeof value !== 'string') throw new TypeError(`${what} must be a string`)
+/**
+ * What a selector given a bad argument returns: every send and invoke on it
+ * rejects with the same error. Selectors never throw, so a caller handles a
+ * bad id the way it handles any failed send (as `hub.groups` does).
+ */
+class RefusedProxy implements SingleClientProxy<any> {
+  private readonly error: Error
+
+  constructor (error: Error) {
+    this.error = error
+  }
+
+  send (): Promise<void> { return Promise.reject(this.error) }
+  invoke (): Promise<any> { return Promise.reject(this.error) }
 }
 
-function assertStrings (value: unknown, what: string): asserts value is readonly string[] {
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
-    throw new TypeError(`${what} must be an array of strings`)
-  }
+/** The refusal for an argument that is not a string, or null when it is one. */
+export function notString (value: unknown, name: string): Error | null {
+  return typeof value === 'string' ? null : new codes.SIGNALR_ERR_INVALID_ARGUMENT(name, 'a string', describeValue(value))
+}
+
+function notStrings (value: unknown, name: string): Error | null {
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return null
+  return new codes.SIGNALR_ERR_INVALID_ARGUMENT(name, 'an array of strings', describeValue(value))
 }
 
 /** The selectors available outside a hub invocation (IHubClients). */
@@ -68,45 +91,46 @@ export class HubClientsImpl implements HubClients<any> {
     this.all = new TargetProxy(lifetime, ALL)
   }
 
-  client (connectionId: string): SingleTargetProxy {
-    assertString(connectionId, 'connectionId')
-    return new SingleTargetProxy(this.lifetime, connectionId)
+  client (connectionId: string): SingleClientProxy<any> {
+    const refused = notString(connectionId, 'connectionId')
+    return refused !== null ? new RefusedProxy(refused) : new SingleTargetProxy(this.lifetime, connectionId)
   }
 
-  clients (connectionIds: readonly string[]): TargetProxy {
-    assertStrings(connectionIds, 'connectionIds')
-    return new TargetProxy(this.lifetime, { kind: 'connections', ids: [...connectionIds] })
+  clients (connectionIds: readonly string[]): ClientProxy<any> {
+    const refused = notStrings(connectionIds, 'connectionIds')
+    return refused !== null ? new RefusedProxy(refused) : new TargetProxy(this.lifetime, { kind: 'connections', ids: [...connectionIds] })
   }
 
-  allExcept (excludedConnectionIds: readonly string[]): TargetProxy {
-    assertStrings(excludedConnectionIds, 'excludedConnectionIds')
-    return new TargetProxy(this.lifetime, { kind: 'all', exclude: [...excludedConnectionIds] })
+  allExcept (excludedConnectionIds: readonly string[]): ClientProxy<any> {
+    const refused = notStrings(excludedConnectionIds, 'excludedConnectionIds')
+    return refused !== null ? new RefusedProxy(refused) : new TargetProxy(this.lifetime, { kind: 'all', exclude: [...excludedConnectionIds] })
   }
 
-  group (groupName: string): TargetProxy {
-    assertString(groupName, 'groupName')
-    return new TargetProxy(this.lifetime, { kind: 'groups', names: [groupName], exclude: null })
+  group (groupName: string): ClientProxy<any> {
+    const refused = notString(groupName, 'groupName')
+    return refused !== null ? new RefusedProxy(refused) : new TargetProxy(this.lifetime, { kind: 'groups', names: [groupName], exclude: null })
   }
 
-  groups (groupNames: readonly string[]): TargetProxy {
-    assertStrings(groupNames, 'groupNames')
-    return new TargetProxy(this.lifetime, { kind: 'groups', names: [...groupNames], exclude: null })
+  groups (groupNames: readonly string[]): ClientProxy<any> {
+    const refused = notStrings(groupNames, 'groupNames')
+    return refused !== null ? new RefusedProxy(refused) : new TargetProxy(this.lifetime, { kind: 'groups', names: [...groupNames], exclude: null })
   }
 
-  groupExcept (groupName: string, excludedConnectionIds: readonly string[]): TargetProxy {
-    assertString(groupName, 'groupName')
-    assertStrings(excludedConnectionIds, 'excludedConnectionIds')
-    return new TargetProxy(this.lifetime, { kind: 'groups', names: [groupName], exclude: [...excludedConnectionIds] })
+  groupExcept (groupName: string, excludedConnectionIds: readonly string[]): ClientProxy<any> {
+    const refused = notString(groupName, 'groupName') ?? notStrings(excludedConnectionIds, 'excludedConnectionIds')
+    return refused !== null
+      ? new RefusedProxy(refused)
+      : new TargetProxy(this.lifetime, { kind: 'groups', names: [groupName], exclude: [...excludedConnectionIds] })
   }
 
-  user (userId: string): TargetProxy {
-    assertString(userId, 'userId')
-    return new TargetProxy(this.lifetime, { kind: 'users', ids: [userId] })
+  user (userId: string): ClientProxy<any> {
+    const refused = notString(userId, 'userId')
+    return refused !== null ? new RefusedProxy(refused) : new TargetProxy(this.lifetime, { kind: 'users', ids: [userId] })
   }
 
-  users (userIds: readonly string[]): TargetProxy {
-    assertStrings(userIds, 'userIds')
-    return new TargetProxy(this.lifetime, { kind: 'users', ids: [...userIds] })
+  users (userIds: readonly string[]): ClientProxy<any> {
+    const refused = notStrings(userIds, 'userIds')
+    return refused !== null ? new RefusedProxy(refused) : new TargetProxy(this.lifetime, { kind: 'users', ids: [...userIds] })
   }
 }
 
@@ -127,17 +151,17 @@ export class HubCallerClientsImpl extends HubClientsImpl implements HubCallerCli
     this.hook = hook
   }
 
-  override client (connectionId: string): SingleTargetProxy {
-    if (typeof connectionId !== 'string') throw new TypeError('connectionId must be a string')
-    return new SingleTargetProxy(this.lifetime, connectionId, this.hook)
+  override client (connectionId: string): SingleClientProxy<any> {
+    const refused = notString(connectionId, 'connectionId')
+    return refused !== null ? new RefusedProxy(refused) : new SingleTargetProxy(this.lifetime, connectionId, this.hook)
   }
 
   get others (): TargetProxy {
     return this.othersProxy ??= new TargetProxy(this.lifetime, { kind: 'all', exclude: [this.connectionId] })
   }
 
-  othersInGroup (groupName: string): TargetProxy {
-    assertString(groupName, 'groupName')
-    return new TargetProxy(this.lifetime, { kind: 'groups', names: [groupName], exclude: [this.connectionId] })
+  othersInGroup (groupName: string): ClientProxy<any> {
+    const refused = notString(groupName, 'groupName')
+    return refused !== null ? new RefusedProxy(refused) : new TargetProxy(this.lifetime, { kind: 'groups', names: [groupName], exclude: [this.connectionId] })
   }
 }

@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { ERR_HUB_DEFINITION, SignalRError } from '../errors.js'
+import { codes } from '../errors.js'
 import { kClientStream, kMethodTable } from '../symbols.js'
 import { isHookName } from './hooks.js'
 import { assertNoCaseDuplicates, buildMethodTable, isZodSchema, type MethodTable } from './method-table.js'
@@ -38,31 +38,31 @@ export function defineHub<
   const C extends ClientSpec = UntypedClient
 > (definition: HubDefinitionInput<A, M, C>): HubDefinition<M, C> {
   if (definition === null || typeof definition !== 'object') {
-    throw new SignalRError(ERR_HUB_DEFINITION, 'defineHub: expected a hub definition object')
+    throw new codes.SIGNALR_ERR_INVALID_HUB('defineHub', 'expected a hub definition object')
   }
   const { name, client, methods, onConnected, onDisconnected, authorize, hooks } = definition
   if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
-    throw new SignalRError(ERR_HUB_DEFINITION, 'defineHub: `name` must be a non-empty string')
+    throw new codes.SIGNALR_ERR_INVALID_HUB('defineHub', '`name` must be a non-empty string')
   }
   if (onConnected !== undefined && typeof onConnected !== 'function') {
-    throw new SignalRError(ERR_HUB_DEFINITION, 'defineHub: `onConnected` must be a function')
+    throw new codes.SIGNALR_ERR_INVALID_HUB('defineHub', '`onConnected` must be a function')
   }
   if (onDisconnected !== undefined && typeof onDisconnected !== 'function') {
-    throw new SignalRError(ERR_HUB_DEFINITION, 'defineHub: `onDisconnected` must be a function')
+    throw new codes.SIGNALR_ERR_INVALID_HUB('defineHub', '`onDisconnected` must be a function')
   }
   if (authorize !== undefined && typeof authorize !== 'function') {
-    throw new SignalRError(ERR_HUB_DEFINITION, 'defineHub: `authorize` must be a function')
+    throw new codes.SIGNALR_ERR_INVALID_HUB('defineHub', '`authorize` must be a function')
   }
   if (hooks !== undefined) {
-    if (hooks === null || typeof hooks !== 'object') throw new SignalRError(ERR_HUB_DEFINITION, 'defineHub: `hooks` must be an object')
+    if (hooks === null || typeof hooks !== 'object') throw new codes.SIGNALR_ERR_INVALID_HUB('defineHub', '`hooks` must be an object')
     for (const [key, fn] of Object.entries(hooks)) {
-      if (!isHookName(key)) throw new SignalRError(ERR_HUB_DEFINITION, `defineHub: unknown hook '${key}'`)
-      if (typeof fn !== 'function') throw new SignalRError(ERR_HUB_DEFINITION, `defineHub: hook '${key}' must be a function`)
+      if (!isHookName(key)) throw new codes.SIGNALR_ERR_INVALID_HUB('defineHub', `unknown hook '${key}'`)
+      if (typeof fn !== 'function') throw new codes.SIGNALR_ERR_INVALID_HUB('defineHub', `hook '${key}' must be a function`)
     }
   }
   if (client !== undefined) {
     if (client === null || typeof client !== 'object') {
-      throw new SignalRError(ERR_HUB_DEFINITION, 'defineHub: `client` must map method names to argument schemas')
+      throw new codes.SIGNALR_ERR_INVALID_HUB('defineHub', '`client` must map method names to argument schemas')
     }
     assertNoCaseDuplicates(Object.keys(client), 'client methods')
   }
@@ -95,7 +95,7 @@ export function methodTableOf (hub: unknown): MethodTable | undefined {
  */
 export function clientStream<S extends z.ZodType> (item: S): ClientStreamSchema<S> {
   if (!isZodSchema(item)) {
-    throw new SignalRError(ERR_HUB_DEFINITION, 'clientStream: expected a zod schema for the stream items')
+    throw new codes.SIGNALR_ERR_INVALID_HUB('clientStream', 'expected a zod schema for the stream items')
   }
   return Object.freeze({ [kClientStream]: true, item }) as unknown as ClientStreamSchema<S>
 }

@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { ERR_HUB_DEFINITION, SignalRError } from '../errors.js'
+import { codes } from '../errors.js'
 import { kClientStream } from '../symbols.js'
 import type { RateLimit } from '../dispatcher/rate-limit.js'
 import { rateLimitSchema } from '../options.js'
@@ -42,7 +42,7 @@ export function isClientStream (value: unknown): value is ClientStreamSchema {
 }
 
 function invalid (message: string): never {
-  throw new SignalRError(ERR_HUB_DEFINITION, `defineHub: ${message}`)
+  throw new codes.SIGNALR_ERR_INVALID_HUB('defineHub', message)
 }
 
 /** Checks that no two names differ only by case: SignalR matches them case-insensitively. */

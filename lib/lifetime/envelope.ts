@@ -13,13 +13,14 @@ export const ORIGIN_BYTES = 16
 export const SEND = 1 // [1, target, jsonBytes, messagePackBytes]
 export const GROUP = 2 // [2, requestId, connectionId, groupName, add]
 export const INVOKE = 3 // [3, requestId, connectionId, method, args]
-export const REPLY = 4 // [4, requestId, ok, resultOrErrorText]
+export const REPLY = 4 // [4, requestId, ok, resultOrErrorText, errorCode?]
 
 export type Envelope =
   | readonly [typeof SEND, Target, Uint8Array, Uint8Array]
   | readonly [typeof GROUP, string, string, string, boolean]
   | readonly [typeof INVOKE, string, string, string, unknown[]]
-  | readonly [typeof REPLY, string, boolean, unknown]
+  // The code of a failure (errors.ts) lets the asker rebuild the same error; absent from older servers.
+  | readonly [typeof REPLY, string, boolean, unknown, (string | null)?]
 
 const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true, encodeUndefinedAsNil: true })
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes: false })
@@ -77,7 +78,8 @@ export function unpack (payload: Buffer): Envelope | string {
         Array.isArray(value[4])) return value as unknown as Envelope
       return 'not a valid client result request'
     case REPLY:
-      if (value.length === 4 && typeof value[1] === 'string' && typeof value[2] === 'boolean') return value as unknown as Envelope
+      if ((value.length === 4 || (value.length === 5 && (value[4] === null || typeof value[4] === 'string'))) &&
+        typeof value[1] === 'string' && typeof value[2] === 'boolean') return value as unknown as Envelope
       return 'not a valid reply'
     default:
       return 'of an unknown kind'

@@ -1,3 +1,4 @@
+import { codes } from '../errors.js'
 import type { HubLifetimeManager, LifetimeConnection, Target } from './lifetime-manager.js'
 import type { SerializedMessage } from './serialized-message.js'
 
@@ -130,7 +131,7 @@ export class LocalLifetimeManager implements HubLifetimeManager {
 
   invokeClient (connectionId: string, method: string, args: unknown[]): Promise<unknown> {
     const connection = this.connections.get(connectionId)
-    if (connection === undefined) return Promise.reject(new Error(`Connection '${connectionId}' does not exist.`))
+    if (connection === undefined) return Promise.reject(new codes.SIGNALR_ERR_CONNECTION_NOT_FOUND(connectionId))
     return connection.invokeClient(method, args)
   }
 

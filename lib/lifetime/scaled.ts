@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { wallClock, type Clock } from '../clock.js'
 import type { Backplane } from '../backplane/backplane.js'
-import { HubError } from '../errors.js'
+import { codes, fromRemote, toRemote } from '../errors.js'
 import { jsonProtocol } from '../protocol/json.js'
 import { messagePackProtocol } from '../protocol/messagepack.js'
 import { HubChannels, type BackplaneRouting } from './channels.js'
@@ -170,7 +170,7 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
     }
     // Resolves once this server is subscribed, so a send from any server right after reaches the member.
     return bounded(ready, this.options.timeout,
-      () => new Error(`The backplane did not confirm the subscription to group '${groupName}' within ${this.options.timeout} ms.`))
+      () => new codes.SIGNALR_ERR_BACKPLANE_TIMEOUT(`The backplane did not confirm the subscription to group '${groupName}'`, this.options.timeout))
   }
 
   removeFromGroup (connectionId: string, groupName: string): Promise<void> {
@@ -188,12 +188,12 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
     // also ends the call when the owner dies while its client is answering.
     const timeout = this.options.timeout
     return this.request(connectionId, timeout,
-      () => new Error(`Timed out after ${timeout} ms waiting for the client's result of '${method}'.`),
+      () => new codes.SIGNALR_ERR_CLIENT_RESULT_TIMEOUT(timeout, method),
       (requestId) => [INVOKE, requestId, connectionId, method, args])
   }
 
   async close (): Promise<void> {
-    const closing = new Error('The server is shutting down.')
+    const closing = new codes.SIGNALR_ERR_SHUTTING_DOWN()
     for (const entry of this.pending.values()) {
       clearTimeout(entry.timer)
       entry.reject(closing)
@@ -213,7 +213,7 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
   private changeRemote (connectionId: string, groupName: string, add: boolean): Promise<void> {
     const timeout = this.options.timeout
     return this.request(connectionId, timeout,
-      () => new Error(`Connection '${connectionId}' did not answer the group change within ${timeout} ms.`),
+      () => new codes.SIGNALR_ERR_BACKPLANE_TIMEOUT(`Connection '${connectionId}' did not answer the group change`, timeout),
       (requestId) => [GROUP, requestId, connectionId, groupName, add]) as Promise<void>
   }
 
@@ -242,7 +242,7 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
     }
     if (receivers === 0) {
       this.forget(requestId)
-      throw new Error(`Connection '${connectionId}' does not exist.`)
+      throw new codes.SIGNALR_ERR_CONNECTION_NOT_FOUND(connectionId)
     }
     return await answer
   }
@@ -282,8 +282,14 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
     for (const channel of channels) this.backplane.publish(channel, payload)
   }
 
-  private reply (origin: string, requestId: string, ok: boolean, value: unknown): void {
-    this.backplane.publish(this.channels.ack(origin), pack(this.origin, [REPLY, requestId, ok, value]))
+  private reply (origin: string, requestId: string, value: unknown): void {
+    this.backplane.publish(this.channels.ack(origin), pack(this.origin, [REPLY, requestId, true, value]))
+  }
+
+  /** A failure goes back with its code, so the asker applies the detailed-errors rule as it would locally. */
+  private replyError (origin: string, requestId: string, err: unknown): void {
+    const [message, code] = toRemote(err)
+    this.backplane.publish(this.channels.ack(origin), pack(this.origin, [REPLY, requestId, false, message, code]))
   }
 
   private onMessage (payload: Buffer, scope: Scope): void {
@@ -303,7 +309,7 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
         if (!this.local.connections.has(connectionId)) return
         const origin = originOf(payload)
         const change = add ? this.addToGroup(connectionId, groupName) : this.removeFromGroup(connectionId, groupName)
-        change.then(() => { this.reply(origin, requestId, true, null) }, (err: Error) => { this.reply(origin, requestId, false, err.message) })
+        change.then(() => { this.reply(origin, requestId, null) }, (err: unknown) => { this.replyError(origin, requestId, err) })
         return
       }
       case INVOKE: {
@@ -311,8 +317,8 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
         if (!this.local.connections.has(connectionId)) return
         const origin = originOf(payload)
         this.local.invokeClient(connectionId, method, args).then(
-          (result) => { this.reply(origin, requestId, true, result) },
-          (err: Error) => { this.reply(origin, requestId, false, err.message) }
+          (result) => { this.reply(origin, requestId, result) },
+          (err: unknown) => { this.replyError(origin, requestId, err) }
         )
         return
       }
@@ -365,13 +371,13 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
       this.refuse(typeof envelope === 'string' ? envelope : 'not a reply on the ack channel', null)
       return
     }
-    const [, requestId, ok, value] = envelope
+    const [, requestId, ok, value, code] = envelope
     const entry = this.pending.get(requestId)
     if (entry === undefined) return
     this.pending.delete(requestId)
     clearTimeout(entry.timer)
     if (ok) entry.resolve(value)
-    else entry.reject(new HubError(String(value)))
+    else entry.reject(fromRemote(String(value), code))
   }
 
   /** Counts a payload that is not a valid envelope; logs at most every 5 s, never throws. */

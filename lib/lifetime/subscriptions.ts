@@ -1,5 +1,14 @@
 import type { Backplane } from '../backplane/backplane.js'
 
+/** A backplane is user code: one that throws instead of rejecting must not break a group change. */
+function guarded (call: () => Promise<void>): Promise<void> {
+  try {
+    return call()
+  } catch (err) {
+    return Promise.reject(err)
+  }
+}
+
 interface Entry {
   count: number
   ready: Promise<void>
@@ -42,7 +51,7 @@ export class ChannelSubscriptions {
 
   private subscribe (channel: string, entry: Entry, onMessage: (payload: Buffer) => void): void {
     entry.failed = false
-    entry.ready = this.backplane.subscribe(channel, onMessage)
+    entry.ready = guarded(() => this.backplane.subscribe(channel, onMessage))
     entry.ready.catch((err: unknown) => {
       entry.failed = true
       this.onError(err, channel)
@@ -55,13 +64,13 @@ export class ChannelSubscriptions {
     if (entry === undefined) return
     if (--entry.count > 0) return
     this.entries.delete(channel)
-    this.backplane.unsubscribe(channel).catch((err: unknown) => { this.onError(err, channel) })
+    guarded(() => this.backplane.unsubscribe(channel)).catch((err: unknown) => { this.onError(err, channel) })
   }
 
   /** Unsubscribes everything (shutdown). */
   async clear (): Promise<void> {
     const channels = [...this.entries.keys()]
     this.entries.clear()
-    await Promise.all(channels.map((channel) => this.backplane.unsubscribe(channel).catch((err: unknown) => { this.onError(err, channel) })))
+    await Promise.all(channels.map((channel) => guarded(() => this.backplane.unsubscribe(channel)).catch((err: unknown) => { this.onError(err, channel) })))
   }
 }

@@ -1,11 +1,7 @@
-/**
- * A violation of the wire protocol by the peer. The connection that produced it
- * is closed with `Connection closed with an error.`; the message here is the
- * detail shown only with `enableDetailedErrors`.
- */
-export class ProtocolError extends Error {
-  override name = 'InvalidDataException'
-}
+import { ProtocolError } from '../errors.js'
+
+// Declared with the other coded errors; re-exported so the codecs keep one import.
+export { ProtocolError }
 
 export function messageTooLarge (limit: number): ProtocolError {
   return new ProtocolError(

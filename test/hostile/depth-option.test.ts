@@ -19,7 +19,7 @@ t.test('maximumMessageDepth accepts 1 to 512 and refuses anything else, naming t
   }
   for (const bad of [0, -1, 1.5, 513, '64', null]) {
     await t.rejects(registerWith(t, { maximumMessageDepth: bad }),
-      { code: 'FST_SIGNALR_INVALID_OPTION', message: /option "maximumMessageDepth"/ }, `${JSON.stringify(bad)} is refused`)
+      { code: 'SIGNALR_ERR_INVALID_OPTION', message: /option "maximumMessageDepth"/ }, `${JSON.stringify(bad)} is refused`)
   }
   const app = Fastify()
   t.teardown(() => app.close())

@@ -125,6 +125,39 @@ t.test('the caller disconnecting while the server awaits its result rejects the 
   t.same(await reported.promise, { error: `Connection '${id}' disconnected.` })
 })
 
+t.test('inside onConnected, caller.invoke and client(own id).invoke both refuse at once, with the same error', { timeout }, async (t) => {
+  interface Refusal { proxy: string, message?: string, code?: string, answered?: unknown }
+  const hub = defineHub({
+    methods: { Echo: { args: [z.string()], handler: (_hub, s) => s } },
+    async onConnected (hub) {
+      const refusals: Refusal[] = []
+      const proxies = [['caller', hub.clients.caller], ['client(own id)', hub.clients.client(hub.connectionId)]] as const
+      for (const [proxy, target] of proxies) {
+        try {
+          refusals.push({ proxy, answered: await target.invoke('GetMessage') })
+        } catch (err) {
+          refusals.push({ proxy, message: (err as Error).message, code: (err as { code?: string }).code })
+        }
+      }
+      await hub.clients.caller.send('Refusals', refusals)
+    }
+  })
+  // Far past the test's own timeout: a guard that let the call through would wait for this.
+  const { baseUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub) }, { clientResultTimeout: 60_000 })
+  const refusals = deferred<Refusal[]>()
+  let asked = 0
+  const c = await connect(t, `${baseUrl}/hub`, {
+    before: (c) => {
+      c.on('GetMessage', () => { asked++; return 'hi' })
+      c.on('Refusals', (r: Refusal[]) => { refusals.resolve(r) })
+    }
+  })
+  const refused = { message: 'Client results inside onConnected are not allowed.', code: 'SIGNALR_ERR_CLIENT_RESULT_IN_ON_CONNECTED' }
+  t.same(await refusals.promise, [{ proxy: 'caller', ...refused }, { proxy: 'client(own id)', ...refused }])
+  t.equal(asked, 0, 'the client was never asked')
+  t.equal(await c.invoke('Echo', 'after'), 'after', 'the connection works once onConnected has returned')
+})
+
 t.test('clientResultTimeout rejects a result that never comes', { timeout }, async (t) => {
   const { baseUrl } = await startApp(t, (app) => { app.mapHub('/hub', makeHub()) }, { clientResultTimeout: 100 })
   const c = await connect(t, `${baseUrl}/hub`)

@@ -210,7 +210,7 @@ t.test('hubContext from an HTTP route reaches all, a group and a user', async (t
 
   t.throws(() => app.signalr.hubContext(other), {
     name: 'SignalRError',
-    code: 'FST_SIGNALR_HUB_NOT_MAPPED',
+    code: 'SIGNALR_ERR_HUB_NOT_MAPPED',
     message: /hubContext\(hub\): this hub is not mapped; call app\.mapHub\(path, hub\) first/
   }, 'hubContext of an unmapped hub throws a clear error')
   let error: unknown
@@ -222,7 +222,7 @@ t.test('hubContext only knows the hubs of its own app', async (t) => {
   const hub = makeHub({ connections: new Map() })
   await startApp(t, (app) => { app.mapHub('/hub', hub) })
   const { app: second } = await startApp(t, () => {})
-  t.throws(() => second.signalr.hubContext(hub), { code: 'FST_SIGNALR_HUB_NOT_MAPPED' })
+  t.throws(() => second.signalr.hubContext(hub), { code: 'SIGNALR_ERR_HUB_NOT_MAPPED' })
 })
 
 t.test('a broadcast is serialized once, not once per receiver', async (t) => {

@@ -123,8 +123,8 @@ t.test('the in-memory transport is not offered to network clients', async (t) =>
 
 t.test('inject refuses a path that is not absolute and an unknown protocol', async (t) => {
   const app = await buildApp(t)
-  await t.rejects(app.signalr.inject('chat'), { code: 'FST_SIGNALR_INVALID_OPTION' })
-  await t.rejects(app.signalr.inject('/chat', { protocol: 'xml' as 'json' }), { code: 'FST_SIGNALR_INVALID_OPTION' })
+  await t.rejects(app.signalr.inject('chat'), { code: 'SIGNALR_ERR_INVALID_OPTION' })
+  await t.rejects(app.signalr.inject('/chat', { protocol: 'xml' as 'json' }), { code: 'SIGNALR_ERR_INVALID_OPTION' })
 })
 
 t.test('closing the app ends injected connections', async (t) => {
@@ -143,7 +143,7 @@ t.test("inject works whatever network transports a hub offers; 'inMemory' is no 
   const connection = await app.signalr.inject('/lp')
   t.equal(await connection.invoke('Add', 20, 22), 42)
   await connection.stop()
-  t.throws(() => app.mapHub('/bad', chat, { transports: ['inMemory' as 'webSockets'] }), { code: 'FST_SIGNALR_INVALID_OPTION' })
+  t.throws(() => app.mapHub('/bad', chat, { transports: ['inMemory' as 'webSockets'] }), { code: 'SIGNALR_ERR_INVALID_OPTION' })
 })
 
 t.test('a stopped injected connection starts again, as a new connection', async (t) => {
@@ -179,7 +179,7 @@ t.test("telemetry reports injected connections as 'in_memory'", async (t) => {
 t.test('a missing optional client package is named in the error, with the install command', async (t) => {
   const { loadOptional } = await import('../../lib/inject.js')
   await t.rejects(loadOptional('@fastify-signalr-test/not-installed', 'needs the official client'), {
-    code: 'FST_SIGNALR_INVALID_OPTION',
+    code: 'SIGNALR_ERR_INVALID_OPTION',
     message: 'fastify-signalr: app.signalr.inject needs the official client: npm install -D @fastify-signalr-test/not-installed'
   })
   t.ok(await loadOptional('@microsoft/signalr', 'needs the official client'), 'an installed one loads')
