@@ -111,8 +111,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   private detachedAt = 0
   private detachError: Error | undefined
   private lastAckAt = 0
-  /** Created once so readers and slots can wake the connection without a closure per message. */
-  readonly wake: () => void
+  /** One closure per connection, not per message, for readers and slots to wake it; made on first use. */
+  private _wake: (() => void) | null = null
 
   constructor (
     route: RouteContext, store: ConnectionStore, transport: Transport, request: FastifyRequest,
@@ -134,8 +134,12 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     this.createdAt = store.now
     this.lastReceivedAt = store.now
     this.lastSentAt = store.now
-    this.wake = () => { this.unblock() }
     transport.attach(this)
+  }
+
+  /** Resumes reading (a client stream's buffer drained); most connections never stream, so never make it. */
+  get wake (): () => void {
+    return this._wake ??= () => { this.unblock() }
   }
 
   /** A child of the mapping scope's logger, bound to the hub and connection id. */
@@ -376,7 +380,8 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
       await lifetime.onConnected(this)
       const telemetry = this.runtime.telemetry
       if (telemetry !== null) this.telemetry = telemetry.connectionOpened(this.runtime.name, this.connectionId, this.transport.kind)
-      await this.runtime.hooks.onConnect(this.lifecycleContext)
+      // The hub object of the lifecycle hooks lives as long as the connection: made only for a hook.
+      if (this.runtime.hooks.hasOnConnect) await this.runtime.hooks.onConnect(this.lifecycleContext)
       const onConnected = this.runtime.definition.onConnected
       if (onConnected !== undefined) {
         this.inOnConnected = true
@@ -694,7 +699,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
       this.log.error({ err }, 'onDisconnected failed')
     }
     try {
-      await this.runtime.hooks.onDisconnect(this.lifecycleContext, error)
+      if (this.runtime.hooks.hasOnDisconnect) await this.runtime.hooks.onDisconnect(this.lifecycleContext, error)
     } catch (err) {
       this.log.error({ err }, 'onDisconnect hook failed')
     }

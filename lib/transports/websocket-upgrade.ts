@@ -7,12 +7,25 @@ import { WebSocketServer, type WebSocket } from 'ws'
 const WS_DEFAULT_FRAGMENTS = 16 * 1024
 /** The smallest pieces a well-behaved client cuts a message into (.NET clients send 4 KiB pipe segments). */
 const CLIENT_FRAGMENT_SIZE = 4096
-/**
- * Bytes that came with the upgrade request after its headers. A client must
- * wait for the 101 before it sends a frame (RFC 6455 §4.1), so there are none
- * to hand on; @fastify/websocket keeps them where no public API reaches.
- */
 const NO_HEAD = Buffer.alloc(0)
+
+/**
+ * Bytes that came with the upgrade request after its headers: @fastify/websocket
+ * keeps them on the raw request under a symbol of its own, where no public
+ * API reaches. A client must wait for the 101 before it sends a frame (RFC 6455
+ * §4.1), so they are normally empty, but a view of the whole request's read
+ * buffer (about 350 bytes a connection, as long as `hub.request` lives). Taken
+ * (and replaced by an empty buffer) when found; an empty head otherwise.
+ */
+function takeHead (raw: object): Buffer {
+  for (const symbol of Object.getOwnPropertySymbols(raw)) {
+    if (symbol.description !== 'ws-head') continue
+    const head = (raw as Record<symbol, unknown>)[symbol]
+    ;(raw as Record<symbol, unknown>)[symbol] = NO_HEAD
+    return Buffer.isBuffer(head) && head.length > 0 ? Buffer.from(head) : NO_HEAD
+  }
+  return NO_HEAD
+}
 
 /**
  * How many fragments one WebSocket message may come in. ws keeps each
@@ -111,7 +124,7 @@ export class HubUpgrader {
     const response = reply.raw as { socket?: unknown, detachSocket?: (socket: unknown) => void }
     if (response.socket === socket && typeof response.detachSocket === 'function') response.detachSocket(socket)
     const shared = this.shared
-    this.wss.handleUpgrade(request.raw, socket, NO_HEAD, (ws) => {
+    this.wss.handleUpgrade(request.raw, socket, takeHead(request.raw), (ws) => {
       shared?.emit('connection', ws, request.raw)
       opened(ws)
     })
