@@ -18,13 +18,19 @@ const NO_HEAD = Buffer.alloc(0)
  * (and replaced by an empty buffer) when found; an empty head otherwise.
  */
 function takeHead (raw: object): Buffer {
-  for (const symbol of Object.getOwnPropertySymbols(raw)) {
-    if (symbol.description !== 'ws-head') continue
-    const head = (raw as Record<symbol, unknown>)[symbol]
-    ;(raw as Record<symbol, unknown>)[symbol] = NO_HEAD
-    return Buffer.isBuffer(head) && head.length > 0 ? Buffer.from(head) : NO_HEAD
-  }
-  return NO_HEAD
+  const key = headKey ?? findHeadKey(raw)
+  if (key === null) return NO_HEAD
+  const head = (raw as Record<symbol, unknown>)[key]
+  ;(raw as Record<symbol, unknown>)[key] = NO_HEAD
+  return Buffer.isBuffer(head) && head.length > 0 ? Buffer.from(head) : NO_HEAD
+}
+
+/** The symbol, looked up on the first upgrade only (listing a request's symbols costs a little every time). */
+let headKey: symbol | null = null
+
+function findHeadKey (raw: object): symbol | null {
+  headKey = Object.getOwnPropertySymbols(raw).find((symbol) => symbol.description === 'ws-head') ?? null
+  return headKey
 }
 
 /**

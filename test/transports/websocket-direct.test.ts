@@ -74,15 +74,20 @@ async function writeMix (transport: WebSocketTransport, ws: WebSocket): Promise<
 
 t.test('with the installed ws, hub connections write their frames directly', async (t) => {
   let writes: boolean | undefined
+  let head: unknown
   const hub = defineHub({
     methods: {},
     onConnected (hub) {
       writes = ((hub as unknown as { connection: { transport: WebSocketTransport } }).connection.transport).writesDirectly
+      const raw = hub.request.raw as unknown as Record<symbol, unknown>
+      head = Object.getOwnPropertySymbols(raw).filter((symbol) => symbol.description === 'ws-head').map((symbol) => (raw[symbol] as Buffer).buffer.byteLength)
     }
   })
   const { wsUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub) })
   await rawConnect(t, `${wsUrl}/hub`, { handshake: true, ignorePings: true })
   t.equal(writes, true, 'the direct path was found')
+  // @fastify/websocket's upgrade head, a view of the request's read buffer, is not kept alive with hub.request.
+  t.same(head, [0], 'found where the upgrade expects it, and released (no read buffer behind it)')
 })
 
 t.test('the direct path and the public one (ws.send) put the same bytes on the wire', async (t) => {
