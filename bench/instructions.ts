@@ -6,6 +6,7 @@
  *   npm run bench:instructions                 table; exit 1 if one grew > 10 % over the baseline
  *   npm run bench:instructions -- --update     measure and rewrite bench/instructions-baseline.json
  *   --reps=N (default 5), --baseline=FILE (another baseline file)
+ *   npm run bench:instructions -- --connect    connection setup only: raw ws, the hub with skipNegotiation, the hub with negotiate
  *
  * The server (bench/servers/signalr-json.ts, compiled, on dist/) runs under
  * `valgrind --tool=callgrind` with instrumentation off, so start-up and the
@@ -91,14 +92,19 @@ class Conn {
 
   private constructor (readonly ws: WebSocket, public onRecord: (record: string) => void) {
     // A connection the server drops would leave a phase waiting for ever.
-    ws.on('close', () => { if (!this.closing) fail(new Error('the server closed a connection')) })
+    ws.on('close', (code: number, reason: Buffer) => { if (!this.closing) fail(new Error(`the server closed a connection (${code} ${reason.toString()}) at ${new Date().toISOString()}`)) })
   }
 
-  static async open (port: number): Promise<Conn> {
-    const res = await fetch(`http://127.0.0.1:${port}/hub/negotiate?negotiateVersion=1`, { method: 'POST' })
-    if (res.status !== 200) throw new Error(`negotiate: HTTP ${res.status}`)
-    const { connectionToken } = await res.json() as { connectionToken: string }
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/hub?id=${encodeURIComponent(connectionToken)}`, { perMessageDeflate: false })
+  /** `negotiate: false`: skipNegotiation, straight to the WebSocket. */
+  static async open (port: number, negotiate = true): Promise<Conn> {
+    let query = ''
+    if (negotiate) {
+      const res = await fetch(`http://127.0.0.1:${port}/hub/negotiate?negotiateVersion=1`, { method: 'POST' })
+      if (res.status !== 200) throw new Error(`negotiate: HTTP ${res.status}`)
+      const { connectionToken } = await res.json() as { connectionToken: string }
+      query = `?id=${encodeURIComponent(connectionToken)}`
+    }
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/hub${query}`, { perMessageDeflate: false })
     const conn = new Conn(ws, () => {})
     ws.on('message', (data) => {
       for (const record of data.toString().split(RS)) if (record !== '') conn.onRecord(record)
@@ -154,10 +160,32 @@ async function broadcasts (conns: Conn[], n: number): Promise<number> {
   return n * conns.length
 }
 
-async function connects (port: number, n: number): Promise<Conn[]> {
+async function connects (port: number, n: number, negotiate = true): Promise<Conn[]> {
   const conns: Conn[] = []
-  for (let i = 0; i < n; i++) conns.push(await Conn.open(port))
+  for (let i = 0; i < n; i++) conns.push(await Conn.open(port, negotiate))
   return conns
+}
+
+/** `n` connections to the raw ws server (bench/servers/ws.ts), one after the other; closed again after. */
+async function rawConnects (port: number, n: number): Promise<WebSocket[]> {
+  const sockets: WebSocket[] = []
+  for (let i = 0; i < n; i++) {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false })
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', resolve)
+      ws.once('error', reject)
+    })
+    sockets.push(ws)
+  }
+  return sockets
+}
+
+async function closeRaw (sockets: WebSocket[]): Promise<void> {
+  for (const ws of sockets) {
+    const closed = new Promise((resolve) => ws.once('close', resolve))
+    ws.close()
+    await closed
+  }
 }
 
 // ---------------------------------------------------------------- the server under callgrind
@@ -171,11 +199,11 @@ class Server {
     child.stderr!.on('data', (chunk: Buffer) => { this.stderr = (this.stderr + chunk.toString()).slice(-3000) })
   }
 
-  static start (): Server {
+  static start (script = 'signalr-json'): Server {
     const outDir = mkdtempSync(join(tmpdir(), 'fsr-callgrind-'))
     const child = execFile('valgrind', [
       '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(outDir, 'cg.out')}`,
-      process.execPath, ...NODE_FLAGS, '--expose-gc', serverScript('signalr-json'), '0'
+      process.execPath, ...NODE_FLAGS, '--expose-gc', serverScript(script), '0'
     ], { maxBuffer: 64 * 1024 * 1024 })
     child.on('error', () => {})
     live = child
@@ -281,6 +309,56 @@ async function measure (reps: number): Promise<Record<Op, number[]>> {
   }
 }
 
+/** --connect: instructions per connection setup, raw ws against the hub without and with negotiate. */
+async function measureConnects (reps: number): Promise<Record<string, number[]>> {
+  const out: Record<string, number[]> = { 'raw ws (upgrade)': [], 'hub, skipNegotiation (upgrade + handshake)': [], 'hub, negotiate + upgrade + handshake': [] }
+  const raw = Server.start('ws')
+  try {
+    const port = Number((await raw.line(/^READY (\d+)$/, 300_000))[1])
+    await closeRaw(await rawConnects(port, WARM.connect))
+    await raw.control('-i', 'on')
+    for (let rep = 0; rep < reps; rep++) {
+      await raw.startPhase()
+      const fresh = await rawConnects(port, MEASURE.connect)
+      out['raw ws (upgrade)']!.push(await raw.endPhase() / MEASURE.connect)
+      await closeRaw(fresh)
+    }
+  } finally {
+    await raw.stop()
+  }
+  const hub = Server.start()
+  try {
+    const port = Number((await hub.line(/^READY (\d+)$/, 300_000))[1])
+    for (const c of await connects(port, WARM.connect, false)) await c.close()
+    for (const c of await connects(port, WARM.connect, true)) await c.close()
+    await hub.control('-i', 'on')
+    for (let rep = 0; rep < reps; rep++) {
+      for (const [label, negotiate] of [['hub, skipNegotiation (upgrade + handshake)', false], ['hub, negotiate + upgrade + handshake', true]] as const) {
+        await hub.startPhase()
+        const fresh = await connects(port, MEASURE.connect, negotiate)
+        out[label]!.push(await hub.endPhase() / MEASURE.connect)
+        for (const c of fresh) await c.close()
+      }
+    }
+  } finally {
+    await hub.stop()
+  }
+  return out
+}
+
+async function connectComparison (reps: number): Promise<number> {
+  buildServers()
+  const perSetup = await measureConnects(reps)
+  const floor = median(perSetup['raw ws (upgrade)']!)
+  const rows = ['| connection setup | instructions (median) | spread over reps | × raw ws |', '| --- | ---: | ---: | ---: |']
+  for (const [label, values] of Object.entries(perSetup)) {
+    const m = median(values)
+    rows.push(`| ${label} | ${int(m)} | ${((Math.max(...values) - Math.min(...values)) / m * 100).toFixed(1)} % | ${(m / floor).toFixed(2)} |`)
+  }
+  process.stdout.write(`${rows.join('\n')}\n\n${reps} repetitions; node ${process.version}\n`)
+  return 0
+}
+
 function median (values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = sorted.length >> 1
@@ -306,9 +384,10 @@ async function main (): Promise<number> {
   const baselineArg = args.find((a) => a.startsWith('--baseline='))
   if (baselineArg !== undefined) baselinePath = baselineArg.slice(11)
   for (const a of args) {
-    if (a !== '--update' && a !== repsArg && a !== baselineArg) throw new Error(`unknown argument ${a} (known: --update, --reps=N, --baseline=FILE)`)
+    if (a !== '--update' && a !== '--connect' && a !== repsArg && a !== baselineArg) throw new Error(`unknown argument ${a} (known: --update, --connect, --reps=N, --baseline=FILE)`)
   }
   if (!(Number.isInteger(reps) && reps >= 1 && reps <= 20)) throw new Error('--reps must be 1..20')
+  if (args.includes('--connect')) return await connectComparison(reps)
 
   buildServers()
   const started = Date.now()

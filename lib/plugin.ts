@@ -23,7 +23,7 @@ import {
 } from './options.js'
 import { resolveProtocols } from './protocol/index.js'
 import { loadTelemetry, type BackplaneCounters, type TelemetryOptions } from './telemetry.js'
-import { onWebSocketError, raiseFragmentLimit, webSocketServerOptions } from './transports/websockets.js'
+import { onWebSocketError } from './transports/websocket-upgrade.js'
 import type { ProtocolName } from './protocol/index.js'
 import { NETWORK_TRANSPORT_NAMES } from './transports/registry.js'
 import { registerExplorer, type ExplorerOptions } from './explorer/explorer.js'
@@ -96,13 +96,6 @@ declare module 'fastify' {
   }
 }
 
-/** Largest WebSocket frame `ws` accepts before our own framing sees it (0 = unlimited). */
-function framePayloadLimit (options: ResolvedHubOptions): number {
-  const limit = options.maximumReceiveMessageSize
-  // A frame may carry several messages, so allow a few whole messages per frame.
-  return limit === null ? 0 : Math.max(1024 * 1024, limit * 4)
-}
-
 /** The backplane's own counters plus what the hubs' scaled managers refused. */
 function backplaneCounters (backplane: Backplane, runtimes: Iterable<HubRuntime>): BackplaneCounters {
   let malformed = 0
@@ -152,8 +145,11 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
     await backplane?.close()
   })
 
+  // It routes upgrade requests through Fastify (hooks, authentication). Its ws
+  // server, with ws's defaults, serves the application's own WebSocket routes
+  // only: each hub upgrades with a server of its own limits (lib/http/routes.ts).
   if (!fastify.hasPlugin('@fastify/websocket')) {
-    await fastify.register(websocket, { options: webSocketServerOptions(framePayloadLimit(options)), errorHandler: onWebSocketError })
+    await fastify.register(websocket, { errorHandler: onWebSocketError })
   }
 
   function runtimeFor (hub: AnyHubDefinition, path: string): HubRuntime {
@@ -223,15 +219,6 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
     if (!hidden.has(hub)) mapped.push({ name: route.runtime.name, path: fullPath, definition: hub, table: route.runtime.table })
     store.requireResolution(Math.min(resolved.keepAliveInterval, resolved.clientTimeoutInterval, resolved.handshakeTimeout,
       resolved.disconnectTimeout, resolved.clientResultTimeout, resolved.longPollTimeout))
-    const wss = (fastify as unknown as { websocketServer?: { options: { maxPayload: number, maxFragments?: number } } }).websocketServer
-    if (wss !== undefined) {
-      const wanted = framePayloadLimit(resolved)
-      const current = wss.options.maxPayload
-      if (current !== 0 && (wanted === 0 || wanted > current)) {
-        wss.options.maxPayload = wanted
-        raiseFragmentLimit(wss.options, wanted)
-      }
-    }
     registerHubRoutes(this, store, route)
     return this
   })

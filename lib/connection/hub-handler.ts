@@ -235,7 +235,8 @@ export abstract class HubHandler extends HttpSession implements LifetimeConnecti
       await runtime.lifetime.onConnected(this)
       const telemetry = runtime.telemetry
       if (telemetry !== null) this.telemetry = telemetry.connectionOpened(runtime.name, this.connectionId, this.transport.kind)
-      await runtime.hooks.onConnect(this.hubContext)
+      // The lifecycle hub object lives as long as the connection: made only when a hook needs it.
+      if (runtime.hooks.hasOnConnect) await runtime.hooks.onConnect(this.hubContext)
       const onConnected = runtime.definition.onConnected
       if (onConnected !== undefined) {
         this.inOnConnected = true
@@ -441,7 +442,7 @@ export abstract class HubHandler extends HttpSession implements LifetimeConnecti
       this.log.error({ err }, 'onDisconnected failed')
     }
     try {
-      await runtime.hooks.onDisconnect(this.hubContext, error)
+      if (runtime.hooks.hasOnDisconnect) await runtime.hooks.onDisconnect(this.hubContext, error)
     } catch (err) {
       this.log.error({ err }, 'onDisconnect hook failed')
     }

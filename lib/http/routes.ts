@@ -1,4 +1,6 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { EventEmitter } from 'node:events'
+import type { Duplex } from 'node:stream'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { HubConnection } from '../connection/connection.js'
 import type { ConnectionSlot as Slot, ConnectionStore, PendingConnection } from '../connection/connection-store.js'
@@ -6,6 +8,7 @@ import { randomId } from '../connection/ids.js'
 import type { Transport } from '../transports/transport.js'
 import type { HttpInbound } from '../transports/http-inbound.js'
 import { GET_TRANSPORTS, transportEntry, UPGRADE_TRANSPORT } from '../transports/registry.js'
+import { framePayloadLimit, HubUpgrader } from '../transports/websocket-upgrade.js'
 import { negotiate, queryValue } from './negotiate.js'
 import { serializeHubRequest } from './redact.js'
 import type { RouteContext } from './route-context.js'
@@ -41,6 +44,9 @@ function openConnection (
   return connection
 }
 
+/** What an upgrade opens: a negotiated connection, a reattaching one, or (skipNegotiation) a new one. */
+type UpgradeSlot = PendingConnection | HubConnection | null
+
 /** Finds the connection slot a request names with `id=`, answering the error itself when there is none. */
 function findSlot (store: Store, route: RouteContext, request: FastifyRequest, reply: FastifyReply): ConnectionSlot | null {
   const token = queryValue(request.query, 'id')
@@ -65,9 +71,45 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
   const base = route.path.endsWith('/') ? route.path.slice(0, -1) : route.path
   const hubUrl = base === '' ? '/' : base
   const logSerializers = { req: serializeHubRequest }
-  // The slot a WebSocket upgrade was checked against, from the guard to the handler.
-  const upgrades = new WeakMap<FastifyRequest, PendingConnection | HubConnection | null>()
+  // The slot a WebSocket upgrade was checked against, from the guard to the
+  // handler, for upgrades left to @fastify/websocket (injectWS).
+  const upgrades = new WeakMap<FastifyRequest, UpgradeSlot>()
   const enabled = new Set<string>(route.transports)
+  const upgrader = new HubUpgrader(framePayloadLimit(route.options.maximumReceiveMessageSize),
+    (scope as { websocketServer?: EventEmitter }).websocketServer)
+
+  /** Opens the connection, or reattaches it, on a completed upgrade. */
+  function upgraded (socket: WebSocket, request: FastifyRequest, slot: UpgradeSlot | undefined, raw: Duplex | null, log: FastifyBaseLogger | null): void {
+    if (slot instanceof HubConnection) {
+      if (slot.canReattach && !store.isClosing) slot.reattach(UPGRADE_TRANSPORT.upgrade(socket, raw, log))
+      else socket.close(1000)
+      return
+    }
+    // The negotiation may have expired or been taken while the upgrade completed.
+    if (slot === undefined || (slot !== null && store.get(slot.token) !== slot) || store.isClosing) {
+      socket.close(1000)
+      return
+    }
+    const connectionId = slot === null ? randomId() : slot.connectionId
+    const token = slot === null ? connectionId : slot.token
+    try {
+      openConnection(store, route, request, UPGRADE_TRANSPORT.upgrade(socket, raw, log), connectionId, token, slot?.stateful ?? false)
+    } catch (err) {
+      request.log.error({ err }, 'could not open the hub connection')
+      socket.close(1011)
+    }
+  }
+
+  /** Upgrades with the hub's own ws server (its limits), or leaves it to @fastify/websocket's handler. */
+  function accept (request: FastifyRequest, reply: FastifyReply, slot: UpgradeSlot, done: () => void): void {
+    const raw = upgrader.socketOf(request)
+    if (raw === null) {
+      upgrades.set(request, slot)
+      done()
+      return
+    }
+    upgrader.upgrade(request, reply, raw, (socket) => { upgraded(socket, request, slot, raw, request.log) })
+  }
 
   scope.route({
     method: 'POST',
@@ -105,8 +147,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
       const token = queryValue(request.query, 'id')
       if (token === undefined) {
         // skipNegotiation: the connection is created on the spot.
-        upgrades.set(request, null)
-        done()
+        accept(request, reply, null, done)
         return
       }
       const slot = store.get(token) ?? store.adopt(route, token)
@@ -118,16 +159,14 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
         if (slot.canReattach) {
           // A stateful-reconnect client coming back on a new WebSocket, even if
           // its old one still looks open here: the token proves it is the owner.
-          upgrades.set(request, slot)
-          done()
+          accept(request, reply, slot, done)
           return
         }
         if (slot.transport.kind !== UPGRADE_TRANSPORT.kind) textReply(reply, 400, 'Cannot change transports mid-connection')
         else textReply(reply, 409, '')
         return
       }
-      upgrades.set(request, slot)
-      done()
+      accept(request, reply, slot, done)
     },
     handler (request, reply) {
       // The first GET transport that claims the request (SSE for an event-stream Accept, else long polling).
@@ -149,24 +188,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
     wsHandler (socket: WebSocket, request: FastifyRequest) {
       const slot = upgrades.get(request)
       upgrades.delete(request)
-      if (slot instanceof HubConnection) {
-        if (slot.canReattach && !store.isClosing) slot.reattach(UPGRADE_TRANSPORT.upgrade(socket))
-        else socket.close(1000)
-        return
-      }
-      // The negotiation may have expired or been taken while the upgrade completed.
-      if (slot === undefined || (slot !== null && store.get(slot.token) !== slot) || store.isClosing) {
-        socket.close(1000)
-        return
-      }
-      const connectionId = slot === null ? randomId() : slot.connectionId
-      const token = slot === null ? connectionId : slot.token
-      try {
-        openConnection(store, route, request, UPGRADE_TRANSPORT.upgrade(socket), connectionId, token, slot?.stateful ?? false)
-      } catch (err) {
-        request.log.error({ err }, 'could not open the hub connection')
-        socket.close(1011)
-      }
+      upgraded(socket, request, slot, null, null)
     }
   })
 

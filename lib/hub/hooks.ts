@@ -50,6 +50,15 @@ export class HubHookRunner {
     if (this.own.afterInvocation !== undefined) await this.own.afterInvocation(event)
   }
 
+  /** Whether any onConnect hook is set: a connection without one makes no lifecycle context for it. */
+  get hasOnConnect (): boolean {
+    return this.plugin.onConnect.length > 0 || this.own.onConnect !== undefined
+  }
+
+  get hasOnDisconnect (): boolean {
+    return this.plugin.onDisconnect.length > 0 || this.own.onDisconnect !== undefined
+  }
+
   async onConnect (hub: Hub): Promise<void> {
     for (const hook of this.plugin.onConnect) await hook(hub)
     if (this.own.onConnect !== undefined) await this.own.onConnect(hub)

@@ -33,30 +33,31 @@ export class TextRecordSplitter {
    * The unfinished record, in one growable buffer: a record trickling in byte
    * by byte costs linear work and at most twice its size in memory. Records
    * that arrive whole are decoded straight from the chunk, without a copy.
+   * Made for the first record that does not arrive whole: an idle connection
+   * whose records always did holds none.
    */
-  private readonly pending: PendingBytes
+  private pending: PendingBytes | null = null
   private readonly maxRecordSize: number
 
   constructor (maxRecordSize: number | null) {
     this.maxRecordSize = maxRecordSize ?? Number.POSITIVE_INFINITY
-    // An unterminated record may hold exactly the limit (its separator would then be refused).
-    this.pending = new PendingBytes(this.maxRecordSize)
   }
 
   /** Appends each whole record of `chunk` (without its separator) to `out`. */
   split (chunk: Buffer, out: string[]): void {
     let start = 0
     let end = chunk.indexOf(RECORD_SEPARATOR)
-    if (this.pending.length > 0) {
+    const pending = this.pending
+    if (pending !== null && pending.length > 0) {
       if (end === -1) {
         this.keep(chunk)
         return
       }
       // The first separator ends the pending record.
-      if (this.pending.length + end >= this.maxRecordSize) this.refuse()
-      this.pending.append(chunk.subarray(0, end))
-      const record = this.pending.bytes()
-      this.pending.reset()
+      if (pending.length + end >= this.maxRecordSize) this.refuse()
+      pending.append(chunk.subarray(0, end))
+      const record = pending.bytes()
+      pending.reset()
       out.push(decodeRecord(record, 0, record.length))
       start = end + 1
       end = chunk.indexOf(RECORD_SEPARATOR, start)
@@ -72,23 +73,25 @@ export class TextRecordSplitter {
   }
 
   private keep (part: Buffer): void {
-    if (this.pending.length + part.length > this.maxRecordSize) this.refuse()
-    this.pending.append(part)
+    // An unterminated record may hold exactly the limit (its separator would then be refused).
+    const pending = this.pending ??= new PendingBytes(this.maxRecordSize)
+    if (pending.length + part.length > this.maxRecordSize) this.refuse()
+    pending.append(part)
   }
 
   /** Nothing of a refused record stays buffered. */
   private refuse (): never {
-    this.pending.reset()
+    this.pending?.reset()
     throw messageTooLarge(this.maxRecordSize)
   }
 
   /** True when an unfinished record is buffered (a protocol error at end of stream). */
   get hasPartialRecord (): boolean {
-    return this.pending.length > 0
+    return this.pending !== null && this.pending.length > 0
   }
 
   /** What the unfinished record costs (tests and diagnostics). */
   get memory (): PendingMemory {
-    return this.pending.memory
+    return (this.pending ??= new PendingBytes(this.maxRecordSize)).memory
   }
 }

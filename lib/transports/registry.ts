@@ -1,4 +1,5 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Duplex } from 'node:stream'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { TransferFormat } from '../protocol/hub-protocol.js'
 import type { HttpTransportBase } from './http-inbound.js'
@@ -48,8 +49,12 @@ export interface TransportEntry {
   readonly network: boolean
   /** Carries stateful reconnect: a dropped transport may be replaced under the same connection. */
   readonly canReattach: boolean
-  /** How it opens: a WebSocket upgrade on the connection endpoint... */
-  readonly upgrade?: (socket: WebSocket) => Transport
+  /**
+   * How it opens: a WebSocket upgrade on the connection endpoint (`raw`: the
+   * network socket it was completed on; `log`: where socket errors go, null
+   * when @fastify/websocket reports them)...
+   */
+  readonly upgrade?: (socket: WebSocket, raw: Duplex | null, log: FastifyBaseLogger | null) => Transport
   /** ...or a GET. */
   readonly get?: GetOpening
   /** How it receives: client-to-server bytes as POST bodies (absent: on its own channel). */
@@ -67,7 +72,7 @@ export const TRANSPORTS = [
     telemetry: 'web_sockets',
     network: true,
     canReattach: true,
-    upgrade: (socket: WebSocket) => new WebSocketTransport(socket)
+    upgrade: (socket: WebSocket, raw: Duplex | null, log: FastifyBaseLogger | null) => new WebSocketTransport(socket, raw, log)
   },
   {
     name: 'serverSentEvents',

@@ -1,10 +1,11 @@
-import type { FastifyRequest } from 'fastify'
+import type { Duplex } from 'node:stream'
+import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { Socket } from 'node:net'
 import type { SerializedMessage } from '../lifetime/serialized-message.js'
 import type { HubProtocol, TransferFormat } from '../protocol/hub-protocol.js'
 import type { Transport, TransportOwner } from './transport.js'
 import { encodeFrame, encodeRecordsFrame, encodeTextFrame, joinRecords } from './websocket-frame.js'
+import { logSocketError } from './websocket-upgrade.js'
 
 const kOwner = Symbol('fastify-signalr.transportOwner')
 const kSocket = Symbol('fastify-signalr.socket')
@@ -18,13 +19,6 @@ const CLOSE_ABNORMAL = 1006
 const CLOSE_TIMEOUT = 5000
 
 type OwnedSocket = WebSocket & { [kOwner]: WebSocketTransport }
-
-/** The parts of ws's Sender the direct-write path relies on (checked at run time). */
-interface WsSender {
-  _state: number
-  _queue: unknown[]
-  _socket: Socket
-}
 
 /** Payloads up to this size are copied into one frame buffer: one write beats ws's header + payload pair. */
 const DIRECT_COPY_LIMIT = 16 * 1024
@@ -65,62 +59,6 @@ function endTurn (): void {
   ended.length = 0
 }
 
-/** ws's default, kept when messages may be of any size. */
-const WS_DEFAULT_FRAGMENTS = 16 * 1024
-/** The smallest pieces a well-behaved client cuts a message into (.NET clients send 4 KiB pipe segments). */
-const CLIENT_FRAGMENT_SIZE = 4096
-
-/**
- * How many fragments one WebSocket message may come in. ws keeps each
- * fragment as a Buffer (about 100 bytes of bookkeeping) until the message is
- * whole, so its default of 16 384 lets one-byte fragments cost a hundred times
- * their payload. Enough for a payload-sized message in 4 KiB pieces.
- */
-export function fragmentLimit (maxPayload: number): number {
-  return maxPayload === 0 ? WS_DEFAULT_FRAGMENTS : Math.max(64, Math.ceil(maxPayload / CLIENT_FRAGMENT_SIZE))
-}
-
-/**
- * The ws server options when the plugin registers @fastify/websocket itself.
- * UTF-8 is checked by the text framing instead (per record, for every
- * transport), so a bad text frame ends in SignalR's Close message rather than
- * a dropped socket and an error log.
- */
-export function webSocketServerOptions (maxPayload: number): { maxPayload: number, maxFragments: number, skipUTF8Validation: boolean } {
-  return { maxPayload, maxFragments: fragmentLimit(maxPayload), skipUTF8Validation: true }
-}
-
-/** Raises the fragment limit of a ws server whose payload limit was raised (0 stays unlimited). */
-export function raiseFragmentLimit (options: { maxFragments?: number }, maxPayload: number): void {
-  const current = options.maxFragments
-  if (current !== undefined && current !== 0) options.maxFragments = Math.max(current, fragmentLimit(maxPayload))
-}
-
-/**
- * @fastify/websocket's errorHandler when the plugin registers it. ws reports a
- * client's protocol violation (too many fragments, too large, bad opcode) as
- * an error with a `WS_ERR_*` code and is already closing the socket with the
- * matching close code: a hostile client must not be able to fill the log, so
- * that is one debug line. Anything else is logged and the socket dropped, as
- * @fastify/websocket does by default.
- */
-export function onWebSocketError (error: Error, socket: WebSocket, request: FastifyRequest): void {
-  const code = (error as { code?: unknown }).code
-  if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
-    request.log.debug({ code, reason: error.message }, 'websocket protocol error from the client')
-    return
-  }
-  request.log.error(error)
-  socket.terminate()
-}
-
-function senderOf (socket: WebSocket): WsSender | null {
-  const sender = (socket as unknown as { _sender?: Partial<WsSender> })._sender
-  if (sender === undefined || typeof sender._state !== 'number' || !Array.isArray(sender._queue) ||
-    sender._socket === undefined || typeof sender._socket.write !== 'function') return null
-  return sender as WsSender
-}
-
 // Listeners are module-level and find their transport through the socket, so
 // no closure is allocated per connection or per message.
 function socketOnMessage (this: OwnedSocket, data: Buffer | ArrayBuffer | Buffer[]): void {
@@ -156,8 +94,43 @@ function receiverOnConclude (this: { [kSocket]?: WebSocket }): void {
   if (socket !== undefined && socket.readyState === 1 /* OPEN */) socket.close(CLOSE_NORMAL)
 }
 
-function socketOnError (this: OwnedSocket): void {
-  // 'close' follows every 'error'; the listener only keeps the error from being thrown.
+/**
+ * Makes ws answer a client's close frame with 1000 (see receiverOnConclude).
+ * ws has no public hook for it: its frame reader announces the close frame
+ * with a 'conclude' event, and ours must run first. Feature-detected, and
+ * pinned by test/transports/websocket-direct.test.ts; without it, ws echoes
+ * the client's code, which only @aspnet/signalr 1.0 minds. Returns whether it
+ * took.
+ */
+export function answerClientCloseWithNormal (socket: WebSocket): boolean {
+  const receiver = (socket as unknown as { _receiver?: Partial<NodeJS.EventEmitter> & { [kSocket]?: WebSocket } })._receiver
+  if (receiver === undefined || receiver === null || typeof receiver.prependListener !== 'function' ||
+    typeof receiver.listenerCount !== 'function' || receiver.listenerCount('conclude') === 0) return false
+  receiver[kSocket] = socket
+  receiver.prependListener('conclude', receiverOnConclude)
+  return true
+}
+
+/**
+ * The socket our own frames may be written to, or null: then everything goes
+ * through `socket.send`. Only public APIs: `raw` is the socket we completed
+ * the upgrade on (so it is the one ws writes to), and `extensions` is what
+ * was negotiated. Without an extension ws's sender transforms nothing and
+ * writes each frame to the socket as it is sent (it queues only while
+ * compressing, or reading a Blob, which we never send), so frames written
+ * here and through ws (pongs, the close frame, large messages) keep their
+ * order. That last property is ws's behaviour rather than its documented
+ * API: test/transports/websocket-direct.test.ts fails if it changes.
+ */
+export function directSocket (socket: WebSocket, raw: Duplex | null): Duplex | null {
+  if (raw === null || typeof raw.write !== 'function' || socket.extensions !== '') return null
+  return raw
+}
+
+function socketOnError (this: OwnedSocket, error: Error): void {
+  // 'close' follows every 'error'. Without a logger @fastify/websocket's errorHandler reports it.
+  const log = this[kOwner].log
+  if (log !== null) logSocketError(log, error, this)
 }
 
 function rawSocketOnDrain (this: { [kOwner]?: WebSocketTransport }): void {
@@ -180,12 +153,12 @@ export class WebSocketTransport implements Transport {
   private frameOptions = TEXT_FRAME
   private binary = false
   /**
-   * ws's sender, when its internals are as expected: then frames we build are
-   * written straight to the socket while the sender is idle (nothing queued,
-   * not compressing), which keeps ws's own ordering intact. Otherwise every
-   * write goes through `socket.send`.
+   * The network socket ws writes to, when frames we build may go straight to
+   * it (see directSocket); otherwise every write goes through `socket.send`.
    */
-  private readonly sender: WsSender | null
+  private readonly direct: Duplex | null
+  /** Where socket errors are reported; null when @fastify/websocket's errorHandler does it. */
+  readonly log: FastifyBaseLogger | null
   /** The turn of the last write: further records in the same turn wait for its end. */
   private turn = 0
   /** Listed in `collecting` for the end of this turn. */
@@ -195,18 +168,24 @@ export class WebSocketTransport implements Transport {
   private pendingLengths: number[] | null = null
   private pendingBytes = 0
 
-  constructor (socket: WebSocket) {
+  /**
+   * `raw`: the network socket the upgrade was completed on (ws writes its
+   * frames there), or null when it is not known.
+   */
+  constructor (socket: WebSocket, raw: Duplex | null = null, log: FastifyBaseLogger | null = null) {
     this.socket = socket as OwnedSocket
     this.socket[kOwner] = this
-    this.sender = senderOf(socket)
+    this.direct = directSocket(socket, raw)
+    this.log = log
     socket.on('message', socketOnMessage as (this: WebSocket, data: Buffer) => void)
     socket.on('close', socketOnClose as (this: WebSocket, code: number) => void)
-    socket.on('error', socketOnError as (this: WebSocket) => void)
-    const receiver = (socket as unknown as { _receiver?: NodeJS.EventEmitter & { [kSocket]?: WebSocket } })._receiver
-    if (receiver !== undefined && typeof receiver.prependListener === 'function') {
-      receiver[kSocket] = socket
-      receiver.prependListener('conclude', receiverOnConclude)
-    }
+    socket.on('error', socketOnError as (this: WebSocket, error: Error) => void)
+    answerClientCloseWithNormal(socket)
+  }
+
+  /** Whether frames are written straight to the network socket (pinned by test/transports/websocket-direct.test.ts). */
+  get writesDirectly (): boolean {
+    return this.direct !== null
   }
 
   attach (owner: TransportOwner): void {
@@ -218,11 +197,6 @@ export class WebSocketTransport implements Transport {
     if (this.pendingBytes > 0) this.flush()
     this.binary = binary
     this.frameOptions = binary ? BINARY_FRAME : TEXT_FRAME
-  }
-
-  private get idleSender (): WsSender | null {
-    const sender = this.sender
-    return sender !== null && sender._state === 0 && sender._queue.length === 0 ? sender : null
   }
 
   /**
@@ -284,8 +258,8 @@ export class WebSocketTransport implements Transport {
       this.socket.send(first, this.frameOptions)
       return
     }
-    const sender = this.idleSender
-    if (sender !== null) sender._socket.write(encodeRecordsFrame(records, start, end, length, this.binary))
+    const direct = this.direct
+    if (direct !== null) direct.write(encodeRecordsFrame(records, start, end, length, this.binary))
     else this.socket.send(joinRecords(records, start, end, length), this.frameOptions)
   }
 
@@ -295,8 +269,8 @@ export class WebSocketTransport implements Transport {
       this.collect(data, data.length)
       return
     }
-    const sender = data.length <= DIRECT_COPY_LIMIT ? this.idleSender : null
-    if (sender !== null) sender._socket.write(encodeFrame(data, this.binary))
+    const direct = data.length <= DIRECT_COPY_LIMIT ? this.direct : null
+    if (direct !== null) direct.write(encodeFrame(data, this.binary))
     else this.socket.send(data, this.frameOptions)
   }
 
@@ -307,8 +281,8 @@ export class WebSocketTransport implements Transport {
       return
     }
     // Short strings only: their UTF-8 length is at most 3 bytes a character.
-    const sender = text.length <= DIRECT_COPY_LIMIT / 3 ? this.idleSender : null
-    if (sender !== null) sender._socket.write(encodeTextFrame(text))
+    const direct = text.length <= DIRECT_COPY_LIMIT / 3 ? this.direct : null
+    if (direct !== null) direct.write(encodeTextFrame(text))
     else this.socket.send(text, this.frameOptions)
   }
 
@@ -319,8 +293,8 @@ export class WebSocketTransport implements Transport {
       this.collect(payload, payload.length)
       return
     }
-    const sender = this.idleSender
-    if (sender !== null) sender._socket.write(message.framed(protocol, encodeFrame))
+    const direct = this.direct
+    if (direct !== null) direct.write(message.framed(protocol, encodeFrame))
     else this.socket.send(payload, this.frameOptions)
   }
 
@@ -331,11 +305,11 @@ export class WebSocketTransport implements Transport {
 
   waitForDrain (): void {
     // ws emits no 'drain' of its own; the underlying net.Socket does.
-    const raw = (this.socket as unknown as { _socket?: Socket & { [kOwner]?: WebSocketTransport } })._socket
+    const raw = this.direct as (Duplex & { [kOwner]?: WebSocketTransport, writableNeedDrain?: boolean }) | null
     const flushed = this.pendingBytes > 0
     if (flushed) this.flush()
     // Collected records the socket took at once leave nothing to drain: no 'drain' would come.
-    if (raw === undefined || this.closed || (flushed && !raw.writableNeedDrain)) {
+    if (raw === null || this.closed || (flushed && !raw.writableNeedDrain)) {
       this.owner?.onTransportDrain()
       return
     }

@@ -1,5 +1,8 @@
+import type { EventEmitter } from 'node:events'
+import type { IncomingMessage } from 'node:http'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Test } from 'tap'
+import type { WebSocket } from 'ws'
 import signalr, { type SignalRPluginOptions } from '../../lib/index.js'
 
 export interface TestApp {
@@ -30,4 +33,18 @@ export async function startApp (
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as { port: number }
   return { app, baseUrl: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}` }
+}
+
+/**
+ * The server's open hub WebSockets, each with the port of its client, as the
+ * shared ws server's 'connection' event reports them (hubs upgrade with
+ * servers of their own, which track no clients). Call before clients connect.
+ */
+export function serverSockets (app: FastifyInstance): Map<WebSocket, number> {
+  const open = new Map<WebSocket, number>()
+  ;(app as unknown as { websocketServer: EventEmitter }).websocketServer.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+    open.set(socket, request.socket.remotePort!)
+    socket.once('close', () => { open.delete(socket) })
+  })
+  return open
 }

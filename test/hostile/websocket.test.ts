@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import type WebSocket from 'ws'
 import { z } from 'zod'
 import { defineHub, type SignalRPluginOptions } from '../../lib/index.js'
-import { fragmentLimit, raiseFragmentLimit } from '../../lib/transports/websockets.js'
+import { fragmentLimit } from '../../lib/transports/websocket-upgrade.js'
 import { startApp } from '../helpers/app.js'
 import { invocation, rawConnect, RS, type RawClient } from '../helpers/raw.js'
 
@@ -56,27 +56,11 @@ function sendFragmented (ws: WebSocket, text: string, count: number): void {
   }
 }
 
-t.test('the ws server the plugin registers bounds fragments by the payload limit', async (t) => {
-  const { app } = await startLogged(t, {}, (app) => {
-    app.register(async (scope) => { scope.mapHub('/big', hub, { maximumReceiveMessageSize: 10 * 1024 * 1024 }) })
-  })
-  const options = (app as unknown as { websocketServer: { options: { maxPayload: number, maxFragments: number, skipUTF8Validation: boolean } } })
-    .websocketServer.options
-  t.equal(options.maxPayload, 40 * 1024 * 1024, 'raised by the hub with the larger limit')
-  t.equal(options.maxFragments, 10 * 1024, 'raised with it: a payload-sized message in 4 KiB fragments')
-  t.equal(options.skipUTF8Validation, true, 'UTF-8 is checked by the text framing instead')
-})
-
 t.test('fragment limits', async (t) => {
   t.equal(fragmentLimit(1024 * 1024), 256, 'the default 1 MiB frames: 256 fragments of 4 KiB')
+  t.equal(fragmentLimit(10 * 1024 * 1024 * 4), 10 * 1024, 'a hub with 10 MiB messages: a payload-sized message in 4 KiB fragments')
   t.equal(fragmentLimit(1000), 64, 'never below 64')
   t.equal(fragmentLimit(0), 16 * 1024, 'unlimited payload keeps ws\'s default')
-  const unlimited = { maxFragments: 0 }
-  raiseFragmentLimit(unlimited, 1024 * 1024)
-  t.equal(unlimited.maxFragments, 0, 'a server configured without a fragment limit keeps it')
-  const higher = { maxFragments: 1000 }
-  raiseFragmentLimit(higher, 1024 * 1024)
-  t.equal(higher.maxFragments, 1000, 'never lowered')
 })
 
 t.test('a message in more fragments than allowed closes that client only', async (t) => {

@@ -3,7 +3,7 @@ import t from 'tap'
 import { z } from 'zod'
 import type { WebSocket } from 'ws'
 import { defineHub } from '../../lib/index.js'
-import { startApp } from '../helpers/app.js'
+import { serverSockets, startApp } from '../helpers/app.js'
 import { collect } from '../helpers/clients.js'
 import { connectCell } from '../helpers/matrix.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
@@ -37,8 +37,8 @@ function makeHub () {
 }
 
 /** Drops every server-side WebSocket abruptly, as a network blip would. */
-function cutAll (app: { websocketServer: { clients: Set<WebSocket> } }): void {
-  for (const socket of app.websocketServer.clients) socket.terminate()
+function cutAll (sockets: Map<WebSocket, number>): void {
+  for (const socket of sockets.keys()) socket.terminate()
 }
 
 /** Counts WebSocket upgrades the server accepts (a reconnect is a second one). */
@@ -53,10 +53,11 @@ for (const cell of [WS_JSON, WS_MSGPACK]) {
     const { hub, state } = makeHub()
     const { app, baseUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub, { allowStatefulReconnects: true }) })
     const upgrades = countUpgrades(app)
+    const sockets = serverSockets(app)
     const c = await connectCell(t, `${baseUrl}/hub`, cell, { statefulReconnect: true })
     let reconnects = 0
     c.onreconnected(() => { reconnects++ })
-    state.cut = () => { cutAll(app as never) }
+    state.cut = () => { cutAll(sockets) }
     const items: number[] = []
     await new Promise<void>((resolve, reject) => {
       c.stream('Counter', 200, 50).subscribe({ next: (v) => { items.push(v as number) }, complete: resolve, error: reject })
@@ -73,10 +74,11 @@ for (const cell of [WS_JSON, WS_MSGPACK]) {
     const { hub, state } = makeHub()
     const { app, baseUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub, { allowStatefulReconnects: true }) })
     const upgrades = countUpgrades(app)
+    const sockets = serverSockets(app)
     const c = await connectCell(t, `${baseUrl}/hub`, cell, { statefulReconnect: true })
     const sends: Array<Promise<void>> = []
     for (let i = 0; i < 100; i++) {
-      if (i === 40) cutAll(app as never)
+      if (i === 40) cutAll(sockets)
       sends.push(c.send('Push', i))
     }
     await Promise.all(sends)

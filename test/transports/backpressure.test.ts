@@ -9,7 +9,7 @@ import { z } from 'zod'
 import type { FastifyInstance } from 'fastify'
 import { defineHub } from '../../lib/index.js'
 import { HubConnection } from '../../lib/connection/connection.js'
-import { startApp } from '../helpers/app.js'
+import { serverSockets, startApp } from '../helpers/app.js'
 import { deferred } from '../helpers/deferred.js'
 import { handshakeRequest, invocation, record, RS } from '../helpers/raw.js'
 
@@ -88,13 +88,10 @@ async function lightConnect (t: Test, url: string): Promise<LightClient & { id: 
   return Object.assign(client, { id })
 }
 
-/** The server's socket for a client socket (white-box: `app.websocketServer.clients`). */
-function serverSocketOf (app: FastifyInstance, client: LightClient): WebSocket | undefined {
+/** The server's socket for a client socket (by the client's port). */
+function serverSocketOf (sockets: Map<WebSocket, number>, client: LightClient): WebSocket | undefined {
   const port = client.socket.localPort
-  const clients = (app as unknown as { websocketServer: { clients: Set<WebSocket> } }).websocketServer.clients
-  for (const socket of clients) {
-    if ((socket as unknown as { _socket: Socket })._socket.remotePort === port) return socket
-  }
+  for (const [socket, remotePort] of sockets) if (remotePort === port) return socket
   return undefined
 }
 
@@ -142,12 +139,13 @@ async function slowReaderRun (t: Test, maximumSendBufferSize: number) {
     }
   })
   const logs = logCapture()
-  const { app, wsUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub) },
+  let sockets = new Map<WebSocket, number>()
+  const { app, wsUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub); sockets = serverSockets(app) },
     { maximumSendBufferSize }, { logger: { level: 'warn', stream: logs.stream } })
   const slow = await lightConnect(t, `${wsUrl}/hub`)
   slowId = slow.id
   const fast = await lightConnect(t, `${wsUrl}/hub`)
-  const slowServerSocket = serverSocketOf(app, slow)
+  const slowServerSocket = serverSocketOf(sockets, slow)
   t.ok(slowServerSocket, 'found the slow client\'s socket on the server')
   slow.socket.pause()
 
@@ -288,7 +286,8 @@ function producerHub () {
 
 t.test('a stream to a client that stops reading waits: the generator is not pulled ahead', async (t) => {
   const { hub, state } = producerHub()
-  const { app, wsUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub) })
+  let sockets = new Map<WebSocket, number>()
+  const { wsUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub); sockets = serverSockets(app) })
   const reader = await lightConnect(t, `${wsUrl}/hub`)
   const other = await lightConnect(t, `${wsUrl}/hub`)
   const COUNT = 2000 // 64 MB in 32 KiB items: far more than kernel socket buffers absorb
@@ -305,7 +304,7 @@ t.test('a stream to a client that stops reading waits: the generator is not pull
   reader.ws.send(record({ type: 4, invocationId: 'stream', target: 'Items', arguments: [COUNT] }))
   await waiting
   const pulledWhenBlocked = state.pulled
-  const queued = serverSocketOf(app, reader)!.bufferedAmount
+  const queued = serverSocketOf(sockets, reader)!.bufferedAmount
   // Other traffic goes through the server while the reader stays paused.
   for (let i = 0; i < 20; i++) t.equal(await other.invoke(`e${i}`, 'Echo', [`x${i}`]), `x${i}`)
   t.equal(state.pulled, pulledWhenBlocked, 'not one more item was pulled while the client did not read')
@@ -326,7 +325,8 @@ t.test('a stream to a client that stops reading waits: the generator is not pull
 
 t.test('hub.clients.caller.send awaits while the caller is behind', async (t) => {
   const { hub, state } = producerHub()
-  const { app, wsUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub, { maximumParallelInvocationsPerClient: 2 }) })
+  let sockets = new Map<WebSocket, number>()
+  const { wsUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub, { maximumParallelInvocationsPerClient: 2 }); sockets = serverSockets(app) })
   const reader = await lightConnect(t, `${wsUrl}/hub`)
   const other = await lightConnect(t, `${wsUrl}/hub`)
   const COUNT = 2000
@@ -344,7 +344,7 @@ t.test('hub.clients.caller.send awaits while the caller is behind', async (t) =>
   for (let i = 0; i < 20; i++) t.equal(await other.invoke(`e${i}`, 'Echo', [`y${i}`]), `y${i}`)
   t.equal(state.sent, sentWhenBlocked, 'the awaiting send did not return while the client did not read')
   t.ok(sentWhenBlocked < COUNT, `the method is held at ${sentWhenBlocked} of ${COUNT} sends`)
-  const queued = serverSocketOf(app, reader)!.bufferedAmount
+  const queued = serverSocketOf(sockets, reader)!.bufferedAmount
   t.ok(queued <= 64 * 1024 + ITEM.length + 256, `${queued} B queued on the server`)
   t.comment(`caller.send: held after ${sentWhenBlocked} sends with ${queued} B queued in the server`)
 

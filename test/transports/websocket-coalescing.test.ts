@@ -11,7 +11,7 @@ import { handshakeRequest, invocation, rawConnect, RS } from '../helpers/raw.js'
 /** What the server-side transport exposes to this test (internals, read only). */
 interface TransportInternals {
   pendingBytes: number
-  sender: { _socket: { bytesWritten: number } } | null
+  direct: { bytesWritten: number } | null
 }
 
 function transportOf (hub: unknown): TransportInternals {
@@ -63,7 +63,7 @@ const hub = defineHub({
       args: [],
       handler (hub) {
         const transport = transportOf(hub)
-        const socket = transport.sender!._socket
+        const socket = transport.direct!
         const before = socket.bytesWritten
         void hub.clients.caller.send('Item', 0, 'one')
         const written = socket.bytesWritten - before
