@@ -10,7 +10,17 @@ export { MemoryBus, memoryBackplane } from './backplane/memory.js'
 export type { SignalRPluginOptions, MapHubOptions, SignalRDecorator } from './plugin.js'
 export type { HubOptions, TransportName } from './options.js'
 export type { RateLimit } from './dispatcher/rate-limit.js'
-export type { ProtocolName } from './protocol/index.js'
+export type { ProtocolName, ProtocolOption } from './protocol/index.js'
+export { defineHubProtocol } from './protocol/registry.js'
+export type { HubProtocolDefinition, RecordFraming, RecordSplitter } from './protocol/hub-protocol.js'
+export { recordSeparatorFraming } from './protocol/text-framing.js'
+export { frameBinary, lengthPrefixFraming } from './protocol/binary-framing.js'
+export { ProtocolError } from './protocol/protocol-error.js'
+export { MessageType } from './protocol/messages.js'
+export type {
+  AckMessage, CancelInvocationMessage, CloseMessage, CompletionMessage, Headers as HubMessageHeaders, HubMessage,
+  InvocationMessage, PingMessage, SequenceMessage, StreamInvocationMessage, StreamItemMessage
+} from './protocol/messages.js'
 export type { HubContext } from './hub/hub-context.js'
 export type { HubHooks, HookName, InvocationEvent, InvocationResultEvent } from './hub/hooks.js'
 export type { AsyncApiInfo } from './hub/asyncapi.js'

@@ -1,5 +1,5 @@
 import type { FastifyInstance, HTTPMethods } from 'fastify'
-import type { HubConnection } from '@microsoft/signalr'
+import type { HubConnection, IHubProtocol } from '@microsoft/signalr'
 import { codes, describeValue } from './errors.js'
 import { InMemoryClientEnd } from './transports/in-memory.js'
 
@@ -9,8 +9,12 @@ export interface InjectOptions {
   headers?: Record<string, string>
   /** Query parameters added to the hub URL (what `hub.request.query` shows). */
   query?: Record<string, string>
-  /** Hub protocol. `'messagepack'` needs `@microsoft/signalr-protocol-msgpack`. Default `'json'`. */
-  protocol?: 'json' | 'messagepack'
+  /**
+   * Hub protocol. `'messagepack'` needs `@microsoft/signalr-protocol-msgpack`;
+   * a custom protocol is the client's half of it (an `IHubProtocol`, as for
+   * `withHubProtocol`). Default `'json'`.
+   */
+  protocol?: 'json' | 'messagepack' | IHubProtocol
 }
 
 /** No request of an injected connection leaves the process: this origin only makes the client's URLs absolute. */
@@ -80,11 +84,13 @@ export async function injectHub (app: FastifyInstance, path: string, options: In
       headers
     })
     .configureLogging(signalr.LogLevel.None)
-  if (options.protocol === 'messagepack') {
+  if (typeof options.protocol === 'object' && options.protocol !== null) {
+    builder.withHubProtocol(options.protocol)
+  } else if (options.protocol === 'messagepack') {
     const msgpack = await loadOptional<typeof import('@microsoft/signalr-protocol-msgpack')>('@microsoft/signalr-protocol-msgpack', "with protocol 'messagepack' needs the MessagePack protocol")
     builder.withHubProtocol(new msgpack.MessagePackHubProtocol())
   } else if (options.protocol !== undefined && options.protocol !== 'json') {
-    throw new codes.SIGNALR_ERR_INVALID_OPTION('app.signalr.inject', `option "protocol" must be 'json' or 'messagepack'; got ${describeValue(options.protocol)}`)
+    throw new codes.SIGNALR_ERR_INVALID_OPTION('app.signalr.inject', `option "protocol" must be 'json', 'messagepack' or a client protocol object (IHubProtocol); got ${describeValue(options.protocol)}`)
   }
   const connection = builder.build()
   await connection.start()

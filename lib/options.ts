@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { codes, describeValue } from './errors.js'
-import type { ProtocolName } from './protocol/index.js'
+import { protocolListError, type ProtocolOption } from './protocol/index.js'
 import { isBackplane, type Backplane } from './backplane/backplane.js'
 import type { RateLimit } from './dispatcher/rate-limit.js'
 import { MAX_VALUE_DEPTH } from './protocol/values.js'
@@ -30,8 +30,11 @@ export interface HubOptions {
   statefulReconnectBufferSize?: number
   /** Default: all three. */
   transports?: TransportName[]
-  /** Default: `['json', 'messagepack']`. */
-  protocols?: ProtocolName[]
+  /**
+   * Protocol names (`'json'`, `'messagepack'`) and custom protocol objects
+   * (see `HubProtocolDefinition`). Default: `['json', 'messagepack']`.
+   */
+  protocols?: ProtocolOption[]
   /** ms a long poll is held open without data. Default 90 000. */
   longPollTimeout?: number
   /** Opt-in, as in ASP.NET Core. Default false. */
@@ -95,7 +98,7 @@ export const defaults: ResolvedHubOptions = Object.freeze({
   enableDetailedErrors: false,
   statefulReconnectBufferSize: 100_000,
   transports: [...NETWORK_TRANSPORT_NAMES],
-  protocols: ['json', 'messagepack'] as ProtocolName[],
+  protocols: ['json', 'messagepack'] as ProtocolOption[],
   longPollTimeout: 90_000,
   allowStatefulReconnects: false,
   getUserId: null,
@@ -130,9 +133,11 @@ const hubOptionsShape = {
   transports: z.array(z.enum(NETWORK_TRANSPORT_NAMES, {
     error: `must list only ${NETWORK_TRANSPORT_NAMES.map((name) => `'${name}'`).join(', ')}`
   })).min(1, 'must name at least one transport').optional(),
-  protocols: z.array(z.enum(['json', 'messagepack'], {
-    error: "must list only 'json', 'messagepack'"
-  })).min(1, 'must name at least one protocol').optional(),
+  protocols: z.unknown().superRefine((value, ctx) => {
+    if (value === undefined) return
+    const error = protocolListError(value)
+    if (error !== null) ctx.addIssue({ code: 'custom', message: error })
+  }).optional() as z.ZodType<ProtocolOption[] | undefined>,
   longPollTimeout: ms.optional(),
   allowStatefulReconnects: z.boolean({ error: 'must be a boolean' }).optional(),
   getUserId: z.custom<(request: FastifyRequest) => string | null | undefined>((v) => typeof v === 'function', {

@@ -24,7 +24,7 @@ import {
 import { resolveProtocols } from './protocol/index.js'
 import { loadTelemetry, type BackplaneCounters, type TelemetryOptions } from './telemetry.js'
 import { onWebSocketError } from './transports/websocket-upgrade.js'
-import type { ProtocolName } from './protocol/index.js'
+import type { ProtocolOption } from './protocol/index.js'
 import { NETWORK_TRANSPORT_NAMES } from './transports/registry.js'
 import { registerExplorer, type ExplorerOptions } from './explorer/explorer.js'
 import { injectHub, type InjectOptions } from './inject.js'
@@ -55,7 +55,7 @@ export interface SignalRPluginOptions extends HubOptions {
 /** Per-hub overrides for `mapHub(path, hub, options)`. */
 export interface MapHubOptions extends HubOptions {
   transports?: TransportName[]
-  protocols?: ProtocolName[]
+  protocols?: ProtocolOption[]
 }
 
 /** `app.signalr`. */
@@ -215,6 +215,7 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
       transports: NETWORK_TRANSPORT_NAMES.filter((t) => resolved.transports.includes(t)),
       log: this.log
     })
+    route.runtime.lifetime.useProtocols?.(route.protocols.values())
     paths.add(fullPath)
     if (!hidden.has(hub)) mapped.push({ name: route.runtime.name, path: fullPath, definition: hub, table: route.runtime.table })
     store.requireResolution(Math.min(resolved.keepAliveInterval, resolved.clientTimeoutInterval, resolved.handshakeTimeout,

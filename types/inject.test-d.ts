@@ -1,5 +1,5 @@
 import Fastify from 'fastify'
-import type { HubConnection } from '@microsoft/signalr'
+import type { HubConnection, IHubProtocol } from '@microsoft/signalr'
 import signalr, { defineHub, type InjectOptions, type TransportName } from '../lib/index.js'
 import type { Equal, Expect } from './helpers.js'
 
@@ -10,9 +10,9 @@ async function injectTypes (): Promise<void> {
   const connection = await app.signalr.inject('/chathub')
   type _connection = Expect<Equal<typeof connection, HubConnection>>
   await app.signalr.inject('/chathub', { headers: { authorization: 'Bearer t' }, query: { room: 'a' }, protocol: 'messagepack' })
-  type _protocol = Expect<Equal<InjectOptions['protocol'], 'json' | 'messagepack' | undefined>>
+  type _protocol = Expect<Equal<InjectOptions['protocol'], 'json' | 'messagepack' | IHubProtocol | undefined>>
 
-  // @ts-expect-error only json and messagepack
+  // @ts-expect-error only json, messagepack or a client protocol object
   await app.signalr.inject('/chathub', { protocol: 'xml' })
   // @ts-expect-error header values are strings
   await app.signalr.inject('/chathub', { headers: { 'x-n': 1 } })

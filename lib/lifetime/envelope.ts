@@ -10,17 +10,30 @@ import type { Target } from './lifetime-manager.js'
  */
 export const ORIGIN_BYTES = 16
 
-export const SEND = 1 // [1, target, jsonBytes, messagePackBytes]
+/**
+ * [1, target, jsonBytes, messagePackBytes, others?]. The JSON and MessagePack
+ * encodings are always there: every server can read them (both codecs are
+ * built in, enabled or not), so they are the portable forms, and services
+ * without a hub can publish them. `others`, present when the publisher serves
+ * further protocols, maps a protocol name to that protocol's bytes. A server
+ * with clients of a protocol the envelope lacks writes its bytes from the
+ * MessagePack form (which keeps binary values and dates).
+ */
+export const SEND = 1
 export const GROUP = 2 // [2, requestId, connectionId, groupName, add]
 export const INVOKE = 3 // [3, requestId, connectionId, method, args]
 export const REPLY = 4 // [4, requestId, ok, resultOrErrorText, errorCode?]
 
 export type Envelope =
   | readonly [typeof SEND, Target, Uint8Array, Uint8Array]
+  | readonly [typeof SEND, Target, Uint8Array, Uint8Array, EncodingsByName]
   | readonly [typeof GROUP, string, string, string, boolean]
   | readonly [typeof INVOKE, string, string, string, unknown[]]
   // The code of a failure (errors.ts) lets the asker rebuild the same error; absent from older servers.
   | readonly [typeof REPLY, string, boolean, unknown, (string | null)?]
+
+/** Encodings of a message by protocol name, beyond the two portable ones. */
+export type EncodingsByName = Readonly<Record<string, Uint8Array>>
 
 const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true, encodeUndefinedAsNil: true })
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes: false })
@@ -65,7 +78,8 @@ export function unpack (payload: Buffer): Envelope | string {
   if (!Array.isArray(value)) return 'not an array'
   switch (value[0]) {
     case SEND:
-      if (value.length === 4 && isTarget(value[1]) && value[2] instanceof Uint8Array && value[3] instanceof Uint8Array) {
+      if ((value.length === 4 || (value.length === 5 && isEncodings(value[4]))) && isTarget(value[1]) &&
+        value[2] instanceof Uint8Array && value[3] instanceof Uint8Array) {
         return value as unknown as Envelope
       }
       return 'not a valid send'
@@ -84,6 +98,14 @@ export function unpack (payload: Buffer): Envelope | string {
     default:
       return 'of an unknown kind'
   }
+}
+
+function isEncodings (value: unknown): value is EncodingsByName {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) return false
+  for (const key in value) {
+    if (!((value as Record<string, unknown>)[key] instanceof Uint8Array)) return false
+  }
+  return true
 }
 
 function isStrings (value: unknown): value is string[] {

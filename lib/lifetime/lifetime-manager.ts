@@ -1,3 +1,4 @@
+import type { HubProtocol } from '../protocol/hub-protocol.js'
 import type { SerializedMessage } from './serialized-message.js'
 
 /**
@@ -39,4 +40,6 @@ export interface HubLifetimeManager {
   removeFromGroup (connectionId: string, groupName: string): Promise<void>
   invokeClient (connectionId: string, method: string, args: unknown[]): Promise<unknown>
   close (): Promise<void>
+  /** Told the protocols each route of the hub enables (a backplane carries an encoding per protocol). */
+  useProtocols? (protocols: Iterable<HubProtocol>): void
 }

@@ -2,10 +2,11 @@ import type { FastifyBaseLogger } from 'fastify'
 import { wallClock, type Clock } from '../clock.js'
 import type { Backplane } from '../backplane/backplane.js'
 import { codes, fromRemote, toRemote } from '../errors.js'
+import type { HubProtocol } from '../protocol/hub-protocol.js'
 import { jsonProtocol } from '../protocol/json.js'
 import { messagePackProtocol } from '../protocol/messagepack.js'
 import { HubChannels, type BackplaneRouting } from './channels.js'
-import { GROUP, INVOKE, isFrom, newOrigin, originOf, pack, REPLY, SEND, unpack, type Envelope } from './envelope.js'
+import { GROUP, INVOKE, isFrom, newOrigin, originOf, pack, REPLY, SEND, unpack, type Envelope, type EncodingsByName } from './envelope.js'
 import type { HubLifetimeManager, LifetimeConnection, Target } from './lifetime-manager.js'
 import { LocalLifetimeManager } from './local.js'
 import { SerializedMessage } from './serialized-message.js'
@@ -94,6 +95,9 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
   private readonly subscriptions: ChannelSubscriptions
   private readonly ackChannel: string
   private readonly pending = new Map<string, PendingRequest>()
+  /** Protocols this hub serves beyond the two portable ones every envelope carries, and their envelope keys. */
+  private readonly others: HubProtocol[] = []
+  private readonly otherKeys: string[] = []
   private requestCounter = 0
   private started = false
   private lastMalformedLog = 0
@@ -111,6 +115,19 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
     this.subscriptions = new ChannelSubscriptions(backplane, (err, channel) => {
       options.log.warn({ err, channel }, 'backplane subscription failed')
     })
+  }
+
+  /**
+   * Records the protocols a route of this hub enables: a send is then
+   * published with their encodings too, and their bytes are taken from
+   * incoming envelopes. Called by mapHub.
+   */
+  useProtocols (protocols: Iterable<HubProtocol>): void {
+    for (const protocol of protocols) {
+      if (protocol === jsonProtocol || protocol === messagePackProtocol || this.others.includes(protocol)) continue
+      this.others.push(protocol)
+      this.otherKeys.push(protocol.name.toLowerCase())
+    }
   }
 
   async start (): Promise<void> {
@@ -258,7 +275,11 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
 
   /** Publishes a send on the channels of its target (or the all channel, past the fan-out limit). */
   private publishSend (target: Target, message: SerializedMessage): void {
-    const payload = pack(this.origin, [SEND, target, message.encode(jsonProtocol), message.encode(messagePackProtocol)])
+    const json = message.encode(jsonProtocol)
+    const binary = message.encode(messagePackProtocol)
+    const payload = pack(this.origin, this.others.length === 0
+      ? [SEND, target, json, binary]
+      : [SEND, target, json, binary, this.otherEncodings(message)])
     if (this.routing === 'hub' || target.kind === 'all') {
       this.backplane.publish(this.channels.all, payload)
       return
@@ -282,6 +303,28 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
     for (const channel of channels) this.backplane.publish(channel, payload)
   }
 
+  private otherEncodings (message: SerializedMessage): EncodingsByName {
+    const out: Record<string, Uint8Array> = {}
+    for (let i = 0; i < this.others.length; i++) out[this.otherKeys[i]!] = message.encode(this.others[i]!)
+    return out
+  }
+
+  /** The message of a SEND envelope, with every encoding it carries that this server can use. */
+  private received (envelope: Extract<Envelope, readonly [typeof SEND, ...unknown[]]>): SerializedMessage {
+    // MessagePack first: it is what a protocol missing from the envelope is written from.
+    const message = SerializedMessage.fromEncoded(messagePackProtocol, asBuffer(envelope[3]))
+    message.addEncoding(jsonProtocol, asBuffer(envelope[2]))
+    if (envelope.length === 5) {
+      const encodings = envelope[4]
+      for (let i = 0; i < this.others.length; i++) {
+        const key = this.otherKeys[i]!
+        // Servers agree on protocols by name; unknown names are for servers with other protocols.
+        if (Object.hasOwn(encodings, key)) message.addEncoding(this.others[i]!, asBuffer(encodings[key]!))
+      }
+    }
+    return message
+  }
+
   private reply (origin: string, requestId: string, value: unknown): void {
     this.backplane.publish(this.channels.ack(origin), pack(this.origin, [REPLY, requestId, true, value]))
   }
@@ -302,7 +345,7 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
     }
     switch (envelope[0]) {
       case SEND:
-        this.deliver(scope, envelope[1], SerializedMessage.fromEncoded(asBuffer(envelope[2]), asBuffer(envelope[3])))
+        this.deliver(scope, envelope[1], this.received(envelope))
         return
       case GROUP: {
         const [, requestId, connectionId, groupName, add] = envelope

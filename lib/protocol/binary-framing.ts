@@ -1,3 +1,4 @@
+import type { RecordFraming } from './hub-protocol.js'
 import { PendingBytes, type PendingMemory } from './pending-bytes.js'
 import { messageTooLarge, ProtocolError } from './protocol-error.js'
 
@@ -136,3 +137,10 @@ export class BinaryMessageSplitter {
     return this.pending.memory
   }
 }
+
+/** Messages prefixed by their VarInt length, handed out as Buffers (the MessagePack protocol's framing). */
+export const lengthPrefixFraming: RecordFraming<Buffer> = Object.freeze({
+  createSplitter (maxRecordSize: number | null) {
+    return new BinaryMessageSplitter(maxRecordSize)
+  }
+})

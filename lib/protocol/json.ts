@@ -1,8 +1,8 @@
-import type { HubProtocol, MessageReader } from './hub-protocol.js'
+import type { HubProtocolDefinition } from './hub-protocol.js'
 import { MessageType, PING, type Headers, type HubMessage } from './messages.js'
 import { ProtocolError } from './protocol-error.js'
-import { readRecords } from './read-records.js'
-import { RECORD_SEPARATOR_CHAR, TextRecordSplitter } from './text-framing.js'
+import { registerProtocol } from './registry.js'
+import { RECORD_SEPARATOR_CHAR, recordSeparatorFraming } from './text-framing.js'
 import { inspectOutgoing, inspectOutgoingList } from './values.js'
 import { SerializationError } from '../errors.js'
 
@@ -10,33 +10,21 @@ import { SerializationError } from '../errors.js'
  * The JSON hub protocol (`"protocol":"json"`). Property order is free on the
  * wire (the official client writes `type` last), unknown properties are skipped.
  */
-export const jsonProtocol: HubProtocol = {
+export const jsonHubProtocol: HubProtocolDefinition<string> = Object.freeze({
   name: 'json',
   version: 2,
-  transferFormat: 'Text',
-  createReader (maxMessageSize) {
-    return new JsonMessageReader(maxMessageSize)
-  },
-  encode (message) {
+  transferFormat: 'text',
+  framing: recordSeparatorFraming,
+  parse: parseMessage,
+  write (message: HubMessage) {
     return Buffer.from(stringifyMessage(message) + RECORD_SEPARATOR_CHAR, 'utf8')
   },
-  encodeText (message) {
+  writeText (message: HubMessage) {
     return stringifyMessage(message) + RECORD_SEPARATOR_CHAR
   }
-}
+})
 
-class JsonMessageReader implements MessageReader {
-  private readonly splitter: TextRecordSplitter
-  private readonly records: string[] = []
-
-  constructor (maxMessageSize: number | null) {
-    this.splitter = new TextRecordSplitter(maxMessageSize)
-  }
-
-  read (chunk: Buffer, out: HubMessage[]): void {
-    readRecords(this.splitter, chunk, this.records, parseMessage, out)
-  }
-}
+export const jsonProtocol = registerProtocol(jsonHubProtocol)
 
 /** Parses JSON without letting `__proto__` / `constructor.prototype` keys through. */
 export function safeJsonParse (text: string): unknown {

@@ -1,9 +1,9 @@
 import { Packr, Unpackr } from 'msgpackr'
-import { BinaryMessageSplitter, frameBinary } from './binary-framing.js'
-import type { HubProtocol, MessageReader } from './hub-protocol.js'
+import { frameBinary, lengthPrefixFraming } from './binary-framing.js'
+import type { HubProtocolDefinition } from './hub-protocol.js'
 import { MessageType, PING, type Headers, type HubMessage } from './messages.js'
 import { ProtocolError } from './protocol-error.js'
-import { readRecords } from './read-records.js'
+import { registerProtocol } from './registry.js'
 import { scanMessagePack, SUSPICIOUS_KEY } from './messagepack-scan.js'
 import { inspectOutgoing, inspectOutgoingList, MAX_VALUE_DEPTH } from './values.js'
 import { SerializationError } from '../errors.js'
@@ -37,14 +37,13 @@ const VOID_RESULT = 2
 const NON_VOID_RESULT = 3
 
 /** The MessagePack hub protocol (`"protocol":"messagepack"`): length-prefixed arrays, binary frames only. */
-export const messagePackProtocol: HubProtocol = {
+export const messagePackHubProtocol: HubProtocolDefinition<Buffer> = Object.freeze({
   name: 'messagepack',
   version: 2,
-  transferFormat: 'Binary',
-  createReader (maxMessageSize) {
-    return new MessagePackReader(maxMessageSize)
-  },
-  encode (message) {
+  transferFormat: 'binary',
+  framing: lengthPrefixFraming,
+  parse: parseMessage,
+  write (message: HubMessage) {
     checkValues(message)
     let body: Buffer
     try {
@@ -54,7 +53,9 @@ export const messagePackProtocol: HubProtocol = {
     }
     return frameBinary(body)
   }
-}
+})
+
+export const messagePackProtocol = registerProtocol(messagePackHubProtocol)
 
 /** The same limits as the JSON writer (values.ts), so both protocols refuse the same values. */
 function checkValues (m: HubMessage): void {
@@ -96,19 +97,6 @@ function toArray (m: HubMessage): unknown[] {
     case MessageType.Ack:
     case MessageType.Sequence:
       return [m.type, m.sequenceId]
-  }
-}
-
-class MessagePackReader implements MessageReader {
-  private readonly splitter: BinaryMessageSplitter
-  private readonly bodies: Buffer[] = []
-
-  constructor (maxMessageSize: number | null) {
-    this.splitter = new BinaryMessageSplitter(maxMessageSize)
-  }
-
-  read (chunk: Buffer, out: HubMessage[]): void {
-    readRecords(this.splitter, chunk, this.bodies, parseMessage, out)
   }
 }
 

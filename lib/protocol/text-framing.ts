@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer'
+import type { RecordFraming } from './hub-protocol.js'
 import { PendingBytes, type PendingMemory } from './pending-bytes.js'
 import { messageTooLarge, ProtocolError } from './protocol-error.js'
 
@@ -95,3 +96,10 @@ export class TextRecordSplitter {
     return (this.pending ??= new PendingBytes(this.maxRecordSize)).memory
   }
 }
+
+/** Records ended by 0x1e, handed out as UTF-8 strings (the JSON protocol's framing). */
+export const recordSeparatorFraming: RecordFraming<string> = Object.freeze({
+  createSplitter (maxRecordSize: number | null) {
+    return new TextRecordSplitter(maxRecordSize)
+  }
+})

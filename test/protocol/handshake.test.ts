@@ -16,8 +16,11 @@ const fakeBinary: HubProtocol = {
   name: 'messagepack',
   version: 2,
   transferFormat: 'Binary',
+  slot: -1,
+  definition: jsonProtocol.definition,
   createReader () { throw new Error('not used by the handshake') },
-  encode () { throw new Error('not used by the handshake') }
+  encode () { throw new Error('not used by the handshake') },
+  encodeText: undefined
 }
 
 const jsonOnly = resolveProtocols(['json'])
