@@ -48,7 +48,7 @@ t.test('mistakes in the protocols option fail at register, naming the protocol a
   ]
   for (const [what, protocols, message] of cases) {
     const err = await registerError(protocols)
-    t.match(err, { code: 'FST_SIGNALR_INVALID_OPTION', message }, what)
+    t.match(err, { code: 'SIGNALR_ERR_INVALID_OPTION', message }, what)
   }
 })
 
@@ -58,14 +58,14 @@ t.test('mapHub checks its own protocols the same way', async (t) => {
   await app.register(signalr)
   const hub = defineHub({ methods: {} })
   t.throws(() => app.mapHub('/h', hub, { protocols: ['json', { ...valid, parse: undefined } as never] }),
-    { code: 'FST_SIGNALR_INVALID_OPTION', message: /mapHub\('\/h'\): option "protocols" has an invalid entry: protocol 'plain': parse/ })
+    { code: 'SIGNALR_ERR_INVALID_OPTION', message: /mapHub\('\/h'\): option "protocols" has an invalid entry: protocol 'plain': parse/ })
   t.doesNotThrow(() => app.mapHub('/ok', hub, { protocols: [valid, 'messagepack'] }))
 })
 
 t.test('defineHubProtocol checks the shape where the protocol is written', async (t) => {
   t.equal(defineHubProtocol(valid), valid, 'a valid definition comes back as it is')
   t.throws(() => defineHubProtocol({ ...valid, transferFormat: 'binary', framing: {} } as never),
-    { code: 'FST_SIGNALR_INVALID_OPTION', message: /defineHubProtocol: protocol 'plain': framing/ })
+    { code: 'SIGNALR_ERR_INVALID_OPTION', message: /defineHubProtocol: protocol 'plain': framing/ })
 })
 
 t.test('one registration per definition: the same slot in every app, a new one for a new definition', async (t) => {
