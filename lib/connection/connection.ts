@@ -14,7 +14,7 @@ import { RateCounter } from '../dispatcher/rate-limit.js'
 import type { ClientStreamReader } from '../dispatcher/streams.js'
 import { HubHandler } from './hub-handler.js'
 import { isTrackable } from './reconnect-buffer.js'
-import type { SessionStore } from './session.js'
+import { CONNECTED, type SessionStore } from './session.js'
 
 /**
  * One client's hub connection, as the dispatcher and the `hub` object see it
@@ -111,18 +111,14 @@ export class HubConnection extends HubHandler implements InvocationTarget {
   // ------------------------------------------------------------ outbound
 
   sendSerialized (message: SerializedMessage): void {
-    if (!this.isConnected) return
-    if (!this.isPing(message)) this.runtime.stats.sent++
-    if (this.transport.sendShared === undefined) {
-      this.write(message.encode(this.protocol!), message.trackable)
-    } else {
-      this.writeShared(message)
-    }
+    if (this.state !== CONNECTED) return
+    this.route.runtime.stats.sent++
+    this.writeSerialized(message)
   }
 
   sendMessage (message: HubMessage): void {
-    if (!this.isConnected) return
-    this.runtime.stats.onSent(message)
+    if (this.state !== CONNECTED) return
+    this.route.runtime.stats.onSent(message)
     const protocol = this.protocol!
     // Completions and other one-receiver messages: a text record goes from string to frame directly.
     if (!this.tracksWrites && protocol.encodeText !== undefined && this.transport.sendText !== undefined) {

@@ -314,7 +314,7 @@ export abstract class HubHandler extends HttpSession implements LifetimeConnecti
    * ended and the client may reconnect.
    */
   protected admitWrite (): boolean {
-    const limit = this.options.maximumSendBufferSize
+    const limit = this.route.options.maximumSendBufferSize
     if (this.pendingBytes <= limit) return true
     this.runtime.stats.slowClientCloses++
     this.log.warn({ buffered: this.pendingBytes, limit }, 'closing a client that does not read its messages fast enough')
@@ -331,13 +331,21 @@ export abstract class HubHandler extends HttpSession implements LifetimeConnecti
     this.lastSentAt = this.store.now
   }
 
-  /** Writes a message shared by many receivers through the transport's cached framing. */
-  protected writeShared (message: SerializedMessage): void {
+  /**
+   * Writes a message serialized once for many receivers: through the
+   * transport's cached framing when it has one (WebSockets write one pre-built frame).
+   */
+  protected writeSerialized (message: SerializedMessage): void {
+    const transport = this.transport
+    if (transport.sendShared === undefined) {
+      this.write(message.encode(this.protocol!), message.trackable)
+      return
+    }
     if (!this.admitWrite()) return
     const protocol = this.protocol!
     const payload = message.encode(protocol)
     if (this.stateful !== null && message.trackable) this.stateful.track(payload)
-    this.transport.sendShared!(message, protocol, payload)
+    transport.sendShared(message, protocol, payload)
     this.lastSentAt = this.store.now
   }
 
@@ -348,13 +356,9 @@ export abstract class HubHandler extends HttpSession implements LifetimeConnecti
     this.lastSentAt = this.store.now
   }
 
+  /** A keep-alive ping: written like any message, but not counted as one sent. */
   protected sendPing (): void {
-    this.sendSerialized(PING_MESSAGE)
-  }
-
-  /** Tells stats apart: a keep-alive ping is not a message sent. */
-  protected isPing (message: SerializedMessage): boolean {
-    return message === PING_MESSAGE
+    if (this.state === CONNECTED) this.writeSerialized(PING_MESSAGE)
   }
 
   // ------------------------------------------------------------ heartbeat
