@@ -309,20 +309,24 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
     return out
   }
 
-  /** The message of a SEND envelope, with every encoding it carries that this server can use. */
-  private received (envelope: Extract<Envelope, readonly [typeof SEND, ...unknown[]]>): SerializedMessage {
+  /**
+   * The message of a SEND envelope, with every encoding it carries that this
+   * server can use; null when a protocol this server serves is missing and
+   * the MessagePack form it would be written from does not parse.
+   */
+  private received (envelope: Extract<Envelope, readonly [typeof SEND, ...unknown[]]>): SerializedMessage | null {
     // MessagePack first: it is what a protocol missing from the envelope is written from.
     const message = SerializedMessage.fromEncoded(messagePackProtocol, asBuffer(envelope[3]))
     message.addEncoding(jsonProtocol, asBuffer(envelope[2]))
-    if (envelope.length === 5) {
-      const encodings = envelope[4]
-      for (let i = 0; i < this.others.length; i++) {
-        const key = this.otherKeys[i]!
-        // Servers agree on protocols by name; unknown names are for servers with other protocols.
-        if (Object.hasOwn(encodings, key)) message.addEncoding(this.others[i]!, asBuffer(encodings[key]!))
-      }
+    const encodings = envelope.length === 5 ? envelope[4] : null
+    let missing = false
+    for (let i = 0; i < this.others.length; i++) {
+      const key = this.otherKeys[i]!
+      // Servers agree on protocols by name; unknown names are for servers with other protocols.
+      if (encodings !== null && Object.hasOwn(encodings, key)) message.addEncoding(this.others[i]!, asBuffer(encodings[key]!))
+      else missing = true
     }
-    return message
+    return !missing || message.readable() ? message : null
   }
 
   private reply (origin: string, requestId: string, value: unknown): void {
@@ -344,9 +348,12 @@ export class ScaledLifetimeManager implements HubLifetimeManager {
       return
     }
     switch (envelope[0]) {
-      case SEND:
-        this.deliver(scope, envelope[1], this.received(envelope))
+      case SEND: {
+        const message = this.received(envelope)
+        if (message === null) this.refuse('a send whose MessagePack message does not parse', scope)
+        else this.deliver(scope, envelope[1], message)
         return
+      }
       case GROUP: {
         const [, requestId, connectionId, groupName, add] = envelope
         if (!this.local.connections.has(connectionId)) return

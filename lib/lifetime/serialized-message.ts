@@ -88,6 +88,21 @@ export class SerializedMessage {
   }
 
   /**
+   * False when the message arrived encoded and its bytes do not parse back
+   * (an outside publisher's mistake): checked on arrival, so a bad payload is
+   * refused there instead of failing in the middle of a delivery.
+   */
+  readable (): boolean {
+    if (this.message !== null) return true
+    try {
+      this.readBack()
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /**
    * The message behind encoded bytes, for a protocol the sender did not
    * encode (it did not know it): parsed once with the protocol that wrote them.
    */

@@ -11,7 +11,8 @@ import { startApp } from '../helpers/app.js'
 import { connect, nextMessage, signalR } from '../helpers/clients.js'
 import { LineClientProtocol, LineProtocol } from '../helpers/line-protocol.js'
 import { startRedis } from '../helpers/redis.js'
-import { readPayload } from './envelopes.js'
+import { newOrigin, pack, SEND } from '../../lib/lifetime/envelope.js'
+import { externalSendAllEnvelope, readPayload } from './envelopes.js'
 import { within } from './contract.js'
 
 const hub = defineHub({
@@ -21,10 +22,11 @@ const hub = defineHub({
   }
 })
 
-/** Backplanes for the servers, and a watcher of the all channel. */
+/** Backplanes for the servers, a watcher of the all channel, and an outside publisher on it. */
 interface Bus {
   backplane (): Backplane
   watch (onPayload: (payload: Buffer) => void): Promise<void>
+  publish (payload: Buffer): Promise<void>
 }
 
 /** The first SEND envelope published on the all channel from now on. */
@@ -96,6 +98,22 @@ function contract (t: Test, makeBus: (t: Test) => Promise<Bus>): void {
     t.equal(lines.writes, 1, 'written once for both clients')
     t.equal((await within(sent, 'the envelope')).length, 4, 'the publisher sent the two portable encodings only')
   })
+
+  t.test('an outside publisher\'s send is written for the protocol; one whose MessagePack form is broken is refused', async (t) => {
+    const bus = await makeBus(t)
+    const lines = new LineProtocol()
+    const url = await start(t, bus, ['json', lines])
+    const client = await linesClient(t, url)
+    const got: unknown[][] = []
+    client.on('Msg', (...args: unknown[]) => { got.push(args) })
+    const broken = pack(newOrigin().bytes, [SEND, { kind: 'all', exclude: null }, Buffer.from('{}\u001e'), Buffer.from([3, 0x93, 0xc1, 0xc1])])
+    await bus.publish(broken)
+    const next = nextMessage(client, 'Msg')
+    await bus.publish(externalSendAllEnvelope('after'))
+    t.same(await within(next, 'the valid send'), ['after'], 'the server is still up and delivers the next send')
+    t.same(got, [['after']], 'nothing of the broken one reached the client')
+    t.equal(lines.writes, 1)
+  })
 }
 
 t.test('memory bus', async (t) => {
@@ -103,7 +121,8 @@ t.test('memory bus', async (t) => {
     const bus = new MemoryBus()
     return {
       backplane: () => memoryBackplane(bus),
-      watch: (onPayload) => memoryBackplane(bus).subscribe('proto:all', onPayload)
+      watch: (onPayload) => memoryBackplane(bus).subscribe('proto:all', onPayload),
+      publish: async (payload) => { memoryBackplane(bus).publish('proto:all', payload) }
     }
   })
 })
@@ -124,7 +143,8 @@ t.test('redis', async (t) => {
         const watcher = redisBackplane({ redis: client() })
         t.teardown(() => watcher.close())
         await watcher.subscribe(`${watcher.prefix}proto:all`, onPayload)
-      }
+      },
+      publish: async (payload) => { await client().publish('signalr:proto:all', payload) }
     }
   })
 })
