@@ -532,7 +532,7 @@ function targets (summary: Summary[]): string[] {
   // Issue 13: long polling and SSE, at every connection count measured.
   for (const s of summary.filter((x) => OURS_HTTP.includes(x.server))) {
     server = s.server
-    check(`${s.label}, CPU/op vs Socket.IO polling (long polling and SSE: at most 0.75× Socket.IO polling)`, s.vsSocketio, 0.75, '×')
+    check(`${s.label}, CPU/op vs Socket.IO polling (issue 13: long polling and SSE at most 0.75× Socket.IO polling)`, s.vsSocketio, 0.75, '×')
   }
   return lines
 }
