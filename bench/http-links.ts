@@ -32,12 +32,20 @@ export interface LinkEvents {
 }
 
 const POLL_TIMEOUT_MS = 120_000
+/**
+ * How long a pooled socket may sit unused: under the 5 s keep-alive timeout
+ * of Node's HTTP server (Socket.IO's), so that the client, not the server,
+ * closes idle ones. Requests set their own timeout while they use a socket.
+ */
+const IDLE_SOCKET_MS = 4_000
+/** What the link's own terminate() destroys its requests with: no code, so never taken for a reset and retried. */
+const CANCELLED = new Error('cancelled by the client')
 
 // Every poll and POST of the process share one pool; a socket whose answer
 // has just ended is reused by the next request instead of a new connection.
 let pool: http.Agent | null = null
 function agent (): http.Agent {
-  pool ??= new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 100_000 })
+  pool ??= new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 100_000, timeout: IDLE_SOCKET_MS })
   return pool
 }
 
@@ -46,17 +54,35 @@ export function closeHttpLinks (): void {
   pool?.destroy()
 }
 
-/** One request; `done` gets the status and the whole body, or the error. */
+/**
+ * One request; `done` gets the status and the whole body, or the error, once.
+ * A pooled socket that the server closed just as it was reused (its
+ * keep-alive timeout) never carried the request: it is sent again on a fresh
+ * socket, once, as browsers and Node's documentation do.
+ */
 function request (port: number, method: string, path: string, headers: http.OutgoingHttpHeaders, body: string | Buffer | null,
-  done: (err: Error | null, status: number, body: Buffer) => void): ClientRequest {
+  done: (err: Error | null, status: number, body: Buffer) => void, retried = false): ClientRequest {
+  let settled = false
+  const finish = (err: Error | null, status: number, answer: Buffer): void => {
+    if (settled) return
+    settled = true
+    done(err, status, answer)
+  }
   const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: agent(), timeout: POLL_TIMEOUT_MS }, (res) => {
     const chunks: Buffer[] = []
     res.on('data', (chunk: Buffer) => { chunks.push(chunk) })
-    res.on('end', () => done(null, res.statusCode ?? 0, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)))
-    res.on('error', (err) => done(err, 0, Buffer.alloc(0)))
+    res.on('end', () => finish(null, res.statusCode ?? 0, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)))
+    res.on('error', (err) => finish(err, 0, Buffer.alloc(0)))
   })
   req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within ${POLL_TIMEOUT_MS} ms`)))
-  req.on('error', (err) => done(err, 0, Buffer.alloc(0)))
+  req.on('error', (err: NodeJS.ErrnoException) => {
+    if (!settled && !retried && req.reusedSocket && err.code === 'ECONNRESET') {
+      settled = true
+      request(port, method, path, headers, body, done, true)
+      return
+    }
+    finish(err, 0, Buffer.alloc(0))
+  })
   req.end(body ?? undefined)
   return req
 }
@@ -80,7 +106,7 @@ class Poster {
 
   stop (): void {
     this.stopped = true
-    this.req?.destroy()
+    this.req?.destroy(CANCELLED)
   }
 
   private post (): void {
@@ -125,7 +151,7 @@ function pollingLink (port: number, poster: Poster, path: () => string, events: 
     send (data) { poster.send(data) },
     terminate () {
       poster.stop()
-      poll?.destroy()
+      poll?.destroy(CANCELLED)
     }
   }
 }
@@ -184,7 +210,8 @@ export function serverSentEventsLink (port: number, token: string, events: LinkE
     pending = pending.slice(start)
   }
 
-  const stream = http.request({ host: '127.0.0.1', port, method: 'GET', path, agent: agent(), headers: { accept: 'text/event-stream' } },
+  // No timeout: the stream stays open, silent between events, for the whole run.
+  const stream = http.request({ host: '127.0.0.1', port, method: 'GET', path, agent: agent(), timeout: 0, headers: { accept: 'text/event-stream' } },
     (res: IncomingMessage) => {
       if (res.statusCode !== 200) {
         events.error(new Error(`event stream: HTTP ${res.statusCode}`))
@@ -202,7 +229,7 @@ export function serverSentEventsLink (port: number, token: string, events: LinkE
     send (data) { poster.send(data) },
     terminate () {
       poster.stop()
-      stream.destroy()
+      stream.destroy(CANCELLED)
     }
   }
 }

@@ -13,6 +13,10 @@ export function serveSocketIo (transport: 'websocket' | 'polling'): void {
   const server = createServer()
   const io = new Server(server, {
     transports: [transport],
+    // Pings still go every 25 s, as by default; the longer wait for the pong
+    // only keeps an overloaded shared machine from dropping sessions mid-run
+    // (over polling the pong queues behind slow POSTs). It costs no work.
+    pingTimeout: 60_000,
     perMessageDeflate: false,
     httpCompression: false,
     serveClient: false
