@@ -40,7 +40,7 @@ export const chartPath = join(benchDir, 'cpu-per-message.svg')
 
 // One colour per server in SERVER_LABELS order: the HTTP servers take their WebSocket counterpart's.
 const COLORS = ['#8c8c8c', '#d9822b', '#2b6cb0', '#2f9e6e', '#d9822b', '#2b6cb0', '#2f9e6e', '#9f3fbf']
-const WIDTH = 900
+const WIDTH = 1000
 const LABEL_W = 290
 const BAR_AREA = 470
 const BAR_H = 16
