@@ -11,6 +11,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { ServerName } from './load.js'
 
 export interface ChartRow {
   scenario: string
@@ -18,14 +19,29 @@ export interface ChartRow {
   server: string
   serverUsPerOp: number | null
   vsWs: number | null
+  /** Against Socket.IO polling in the HTTP scenarios (older result files lack it). */
+  vsSocketio?: number | null
+}
+
+/** The servers' names in tables and in the chart's legend order. */
+export const SERVER_LABELS: Record<ServerName, string> = {
+  ws: 'raw ws',
+  socketio: 'Socket.IO 4',
+  'signalr-json': 'fastify-signalr JSON',
+  'signalr-msgpack': 'fastify-signalr MessagePack',
+  'socketio-polling': 'Socket.IO 4 polling',
+  'signalr-lp-json': 'fastify-signalr long polling JSON',
+  'signalr-lp-msgpack': 'fastify-signalr long polling MessagePack',
+  'signalr-sse-json': 'fastify-signalr SSE JSON'
 }
 
 const benchDir = dirname(fileURLToPath(import.meta.url))
 export const chartPath = join(benchDir, 'cpu-per-message.svg')
 
-const COLORS = ['#8c8c8c', '#d9822b', '#2b6cb0', '#2f9e6e', '#9f3fbf', '#c53030']
-const WIDTH = 820
-const LABEL_W = 210
+// One colour per server in SERVER_LABELS order: the HTTP servers take their WebSocket counterpart's.
+const COLORS = ['#8c8c8c', '#d9822b', '#2b6cb0', '#2f9e6e', '#d9822b', '#2b6cb0', '#2f9e6e', '#9f3fbf']
+const WIDTH = 1000
+const LABEL_W = 290
 const BAR_AREA = 470
 const BAR_H = 16
 const BAR_GAP = 4
@@ -40,6 +56,14 @@ function num (value: number): string {
   return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)
 }
 
+/** The ratio after a bar: against raw ws, or against Socket.IO polling where there is no raw ws (the HTTP panels). */
+function ratioText (row: ChartRow): string {
+  if (row.server === 'ws' || row.server === 'socketio-polling') return ''
+  if (row.vsWs !== null) return ` (${row.vsWs.toFixed(2)}× raw ws)`
+  if (row.vsSocketio !== null && row.vsSocketio !== undefined) return ` (${row.vsSocketio.toFixed(2)}× Socket.IO polling)`
+  return ''
+}
+
 /** The chart as SVG text; `serverLabel` names the servers, in legend order. */
 export function cpuChartSvg (rows: ChartRow[], serverLabel: Record<string, string>, subtitle: string): string {
   const servers = Object.keys(serverLabel).filter((s) => rows.some((r) => r.server === s))
@@ -47,20 +71,22 @@ export function cpuChartSvg (rows: ChartRow[], serverLabel: Record<string, strin
   const parts: string[] = []
   let y = 56
   for (const [scenario, label] of scenarios) {
-    const mine = servers.map((s) => rows.find((r) => r.scenario === scenario && r.server === s))
-    const max = Math.max(...mine.map((r) => r?.serverUsPerOp ?? 0), 1e-9)
+    // Only the servers this scenario ran on (the WebSocket and HTTP scenarios have their own).
+    const mine = servers.flatMap((server, i) => {
+      const row = rows.find((r) => r.scenario === scenario && r.server === server)
+      return row === undefined ? [] : [{ row, server, color: COLORS[i % COLORS.length]! }]
+    })
+    const max = Math.max(...mine.map(({ row }) => row.serverUsPerOp ?? 0), 1e-9)
     parts.push(`<text x="10" y="${y + 16}" class="scenario">${escape(label)}</text>`)
     y += TITLE_H
-    mine.forEach((row, i) => {
-      const server = servers[i]!
-      const value = row?.serverUsPerOp ?? null
+    for (const { row, server, color } of mine) {
+      const value = row.serverUsPerOp
       const w = value === null ? 0 : Math.max(1, (value / max) * BAR_AREA)
-      const ratio = row?.vsWs === null || row?.vsWs === undefined || server === 'ws' ? '' : ` (${row.vsWs.toFixed(2)}× raw ws)`
       parts.push(`<text x="${LABEL_W - 8}" y="${y + BAR_H - 4}" text-anchor="end">${escape(serverLabel[server]!)}</text>`)
-      parts.push(`<rect x="${LABEL_W}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${COLORS[i % COLORS.length]}"/>`)
-      parts.push(`<text x="${(LABEL_W + w + 6).toFixed(1)}" y="${y + BAR_H - 4}">${value === null ? 'failed' : `${num(value)} µs${ratio}`}</text>`)
+      parts.push(`<rect x="${LABEL_W}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${color}"/>`)
+      parts.push(`<text x="${(LABEL_W + w + 6).toFixed(1)}" y="${y + BAR_H - 4}">${value === null ? 'failed' : `${num(value)} µs${ratioText(row)}`}</text>`)
       y += BAR_H + BAR_GAP
-    })
+    }
     y += PANEL_GAP
   }
   const height = y + 10
@@ -81,13 +107,6 @@ interface ResultsFile {
   summary: ChartRow[]
 }
 
-const LABELS: Record<string, string> = {
-  ws: 'raw ws',
-  socketio: 'Socket.IO 4',
-  'signalr-json': 'fastify-signalr JSON',
-  'signalr-msgpack': 'fastify-signalr MessagePack'
-}
-
 /** One line under the title: which run the figures come from. */
 export function chartSubtitle (mode: string, date: string, node: string, nproc: number, reps: number): string {
   return `npm run bench${mode === 'full' ? '' : ':' + mode}, ${date.slice(0, 16).replace('T', ' ')} UTC, node ${node}, ${nproc} cores; ` +
@@ -95,7 +114,7 @@ export function chartSubtitle (mode: string, date: string, node: string, nproc: 
 }
 
 export function writeChart (rows: ChartRow[], subtitle: string): void {
-  writeFileSync(chartPath, cpuChartSvg(rows, LABELS, subtitle))
+  writeFileSync(chartPath, cpuChartSvg(rows, SERVER_LABELS, subtitle))
 }
 
 function main (): void {

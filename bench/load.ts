@@ -1,7 +1,7 @@
 /**
- * The load generator: one process, raw `ws` client sockets speaking each
- * server's wire format directly (the official clients would be the
- * bottleneck). Started by bench/run.ts with a JSON config in argv[2]; prints
+ * The load generator: one process, raw `ws` client sockets (or the lean HTTP
+ * clients of ./http-links.ts) speaking each server's wire format directly (the
+ * official clients would be the bottleneck). Started by bench/run.ts with a JSON config in argv[2]; prints
  * `RESULT {json}` on stdout. Measures the server's CPU itself, from /proc at
  * the exact edges of the measured window.
  *
@@ -14,9 +14,12 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Packr, Unpackr } from 'msgpackr'
 import WebSocket, { type RawData } from 'ws'
+import { closeHttpLinks, enginePollingLink, longPollingLink, serverSentEventsLink, type Link, type LinkEvents } from './http-links.js'
 import { cpuSeconds } from './proc.js'
 
-export type ServerName = 'ws' | 'socketio' | 'signalr-json' | 'signalr-msgpack'
+/** The WebSocket servers, then those over HTTP long polling and Server-Sent Events. */
+export type ServerName = 'ws' | 'socketio' | 'signalr-json' | 'signalr-msgpack' |
+  'socketio-polling' | 'signalr-lp-json' | 'signalr-lp-msgpack' | 'signalr-sse-json'
 export type ScenarioKind = 'echo' | 'broadcast' | 'group' | 'storm'
 
 export interface LoadConfig {
@@ -123,7 +126,7 @@ let sends = 0
 type Pending = 'none' | 'echo' | 'join'
 
 class Conn {
-  ws!: WebSocket
+  link!: Link
   ready = false
   closing = false
   pending: Pending = 'none'
@@ -139,12 +142,12 @@ class Conn {
   /** A string goes as a text frame, a Buffer as a binary frame. */
   send (data: string | Buffer): void {
     this.lastSend = performance.now()
-    this.ws.send(data)
+    this.link.send(data)
   }
 }
 
 interface Wire {
-  /** Opens `conn.ws`, runs the protocol handshake; resolves once calls may be sent. */
+  /** Opens `conn.link`, runs the protocol handshake; resolves once calls may be sent. */
   open (conn: Conn): Promise<void>
   echo (conn: Conn, payload: string): void
   broadcast (conn: Conn, payload: string): void
@@ -168,12 +171,26 @@ function completeCall (conn: Conn, result: unknown): void {
   else fail(`connection ${conn.index}: a reply nobody waited for`)
 }
 
+/** Opens a link for a connection: a WebSocket, or an HTTP transport of ./http-links.ts. */
+type Dial = (events: LinkEvents) => Link
+
+function wsLink (url: string): Dial {
+  return (events) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true })
+    ws.on('open', events.open)
+    ws.on('message', (data: RawData) => events.message(data as Buffer))
+    ws.on('error', events.error)
+    ws.on('close', (code, reason) => events.close(`${code} ${reason.toString()}`))
+    return ws
+  }
+}
+
 /**
- * Creates the socket and settles when `handshake` calls `done` (or on
+ * Creates the link and settles when `handshake` calls `done` (or on
  * error/close/timeout). Later errors and closes that nobody asked for count
  * as benchmark errors.
  */
-function openSocket (conn: Conn, url: string, onOpen: () => void, onMessage: (data: Buffer) => void,
+function openLink (conn: Conn, dial: Dial, onOpen: () => void, onMessage: (data: Buffer | string) => void,
   setDone: (done: (err?: Error) => void) => void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let settled = false
@@ -187,21 +204,22 @@ function openSocket (conn: Conn, url: string, onOpen: () => void, onMessage: (da
         resolve()
       } else {
         conn.closing = true
-        conn.ws.terminate()
+        conn.link.terminate()
         reject(err)
       }
     }
     setDone(done)
-    const ws = conn.ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true })
-    ws.on('open', onOpen)
-    ws.on('message', (data: RawData) => onMessage(data as Buffer))
-    ws.on('error', (err) => {
-      if (!settled) done(err)
-      else if (!conn.closing) fail(`connection ${conn.index}: ${err.message}`)
-    })
-    ws.on('close', (code, reason) => {
-      if (!settled) done(new Error(`connection ${conn.index}: closed during the handshake (${code} ${reason.toString()})`))
-      else if (!conn.closing) fail(`connection ${conn.index}: closed by the server (${code} ${reason.toString()})`)
+    conn.link = dial({
+      open: onOpen,
+      message: onMessage,
+      error (err) {
+        if (!settled) done(err)
+        else if (!conn.closing) fail(`connection ${conn.index}: ${err.message}`)
+      },
+      close (why) {
+        if (!settled) done(new Error(`connection ${conn.index}: closed during the handshake (${why})`))
+        else if (!conn.closing) fail(`connection ${conn.index}: closed by the server (${why})`)
+      }
     })
   })
 }
@@ -273,13 +291,21 @@ function signalrSession (ping: (conn: Conn) => void): SignalRSession {
 
 const RS = '\u001e'
 
-/** The URL of the hub's WebSocket for a negotiated connection token. */
-function hubUrl (conn: Conn, token: string): string {
-  return `ws://127.0.0.1:${conn.port}/hub?id=${encodeURIComponent(token)}`
+/** How a SignalR wire reaches the hub once negotiated: which transport, and whether the client pings. */
+interface SignalRTransport {
+  dial (conn: Conn, token: string): Dial
+  /** Long polling has no pings: each poll is its own keep-alive (the official client's inherentKeepAlive). */
+  pings: boolean
 }
 
-// SignalR JSON: negotiate, then the WebSocket with the connection token.
-function signalrJsonWire (): Wire {
+const SIGNALR_TRANSPORTS = {
+  webSockets: { dial: (conn, token) => wsLink(`ws://127.0.0.1:${conn.port}/hub?id=${encodeURIComponent(token)}`), pings: true },
+  longPolling: { dial: (conn, token) => (events) => longPollingLink(conn.port, token, events), pings: false },
+  serverSentEvents: { dial: (conn, token) => (events) => serverSentEventsLink(conn.port, token, events), pings: true }
+} satisfies Record<string, SignalRTransport>
+
+// SignalR JSON: negotiate, then the transport with the connection token.
+function signalrJsonWire (transport: SignalRTransport): Wire {
   const session = signalrSession((conn) => conn.send('{"type":6}' + RS))
 
   function onRecord (conn: Conn, record: string, done: (err?: Error) => void): void {
@@ -320,7 +346,7 @@ function signalrJsonWire (): Wire {
     async open (conn) {
       const token = await session.negotiate(conn.port)
       let done: (err?: Error) => void = () => {}
-      await openSocket(conn, hubUrl(conn, token),
+      await openLink(conn, transport.dial(conn, token),
         () => conn.send('{"protocol":"json","version":1}' + RS),
         (data) => {
           const text = data.toString()
@@ -333,7 +359,7 @@ function signalrJsonWire (): Wire {
           }
         },
         (d) => { done = d })
-      session.track(conn)
+      if (transport.pings) session.track(conn)
     },
     echo (conn, payload) { invoke(conn, 'Echo', `[${JSON.stringify(payload)}]`, 'echo') },
     broadcast (conn, payload) {
@@ -352,7 +378,7 @@ function signalrJsonWire (): Wire {
  * then binary frames of varint-length-prefixed MessagePack arrays. Every
  * message is decoded, deliveries included, as a real client would.
  */
-function signalrMsgpackWire (): Wire {
+function signalrMsgpackWire (transport: SignalRTransport): Wire {
   const packr = new Packr({ useRecords: false, variableMapSize: true })
   const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true })
   const NO_HEADERS = {}
@@ -452,11 +478,14 @@ function signalrMsgpackWire (): Wire {
     async open (conn) {
       const token = await session.negotiate(conn.port)
       let done: (err?: Error) => void = () => {}
-      await openSocket(conn, hubUrl(conn, token),
+      await openLink(conn, transport.dial(conn, token),
         () => conn.send('{"protocol":"messagepack","version":1}' + RS),
-        (data) => onFrame(conn, data, done),
+        (data) => {
+          if (typeof data === 'string') fail(`connection ${conn.index}: text where MessagePack was expected: ${data}`)
+          else onFrame(conn, data, done)
+        },
         (d) => { done = d })
-      session.track(conn)
+      if (transport.pings) session.track(conn)
     },
     echo (conn, payload) { invoke(conn, 'Echo', [payload], 'echo') },
     broadcast (conn, payload) { conn.send(frame([1, NO_HEADERS, null, 'Broadcast', [payload]])) },
@@ -466,8 +495,12 @@ function signalrMsgpackWire (): Wire {
   }
 }
 
-// Socket.IO 4: engine.io v4 packets carrying socket.io v5 packets, one per frame.
-function socketioWire (): Wire {
+/*
+ * Socket.IO 4: engine.io v4 packets carrying socket.io v5 packets, one per
+ * WebSocket frame, or over polling one per message of the link (which splits
+ * the bodies on RS).
+ */
+function socketioWire (dial: (conn: Conn) => Dial): Wire {
   function onText (conn: Conn, text: string, done: (err?: Error) => void): void {
     switch (text.charCodeAt(0)) {
       case 0x34: // 4: engine.io message, a socket.io packet follows
@@ -512,7 +545,7 @@ function socketioWire (): Wire {
   return {
     async open (conn) {
       let done: (err?: Error) => void = () => {}
-      await openSocket(conn, `ws://127.0.0.1:${conn.port}/socket.io/?EIO=4&transport=websocket`,
+      await openLink(conn, dial(conn),
         () => {},
         (data) => onText(conn, data.toString(), done),
         (d) => { done = d })
@@ -530,7 +563,7 @@ function wsWire (): Wire {
   return {
     async open (conn) {
       let done: (err?: Error) => void = () => {}
-      await openSocket(conn, `ws://127.0.0.1:${conn.port}/`,
+      await openLink(conn, wsLink(`ws://127.0.0.1:${conn.port}/`),
         () => done(),
         (data) => {
           const text = data.toString()
@@ -559,9 +592,13 @@ function wsWire (): Wire {
 
 const WIRES: Record<ServerName, () => Wire> = {
   ws: wsWire,
-  socketio: socketioWire,
-  'signalr-json': signalrJsonWire,
-  'signalr-msgpack': signalrMsgpackWire
+  socketio: () => socketioWire((conn) => wsLink(`ws://127.0.0.1:${conn.port}/socket.io/?EIO=4&transport=websocket`)),
+  'signalr-json': () => signalrJsonWire(SIGNALR_TRANSPORTS.webSockets),
+  'signalr-msgpack': () => signalrMsgpackWire(SIGNALR_TRANSPORTS.webSockets),
+  'socketio-polling': () => socketioWire((conn) => (events) => enginePollingLink(conn.port, events)),
+  'signalr-lp-json': () => signalrJsonWire(SIGNALR_TRANSPORTS.longPolling),
+  'signalr-lp-msgpack': () => signalrMsgpackWire(SIGNALR_TRANSPORTS.longPolling),
+  'signalr-sse-json': () => signalrJsonWire(SIGNALR_TRANSPORTS.serverSentEvents)
 }
 const wire = WIRES[config.server]()
 
@@ -743,8 +780,9 @@ async function main (): Promise<void> {
   if (config.hold) await waitForClose()
   for (const conn of conns) {
     conn.closing = true
-    conn.ws.terminate()
+    conn.link.terminate()
   }
+  closeHttpLinks()
 }
 
 function cpuUsedSince (before: NodeJS.CpuUsage): number {

@@ -1,7 +1,9 @@
 /**
  * The benchmark driver: fastify-signalr (JSON and MessagePack protocols)
  * against Socket.IO 4 and the raw `ws` floor, each server in its own process,
- * the load in another.
+ * the load in another. The http-* scenarios put fastify-signalr's long
+ * polling (JSON, MessagePack) and Server-Sent Events (JSON) against Socket.IO's
+ * polling transport instead.
  *
  *   npm run bench          full run (3 repetitions), rewrites bench/RESULTS.md
  *   npm run bench:quick    one short repetition
@@ -24,7 +26,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { LoadConfig, LoadResult, ScenarioKind, ServerName } from './load.js'
 import { buildServers, serverScript } from './built.js'
-import { chartSubtitle, writeChart } from './chart.js'
+import { chartSubtitle, SERVER_LABELS as SERVER_LABEL, writeChart } from './chart.js'
 import { clockTicks, statusKB } from './proc.js'
 
 const benchDir = dirname(fileURLToPath(import.meta.url))
@@ -41,6 +43,8 @@ interface Scenario {
   connections: number
   groups: number
   window: number
+  /** Over HTTP long polling and SSE (HTTP_SERVERS) rather than WebSockets (WS_SERVERS). */
+  http: boolean
 }
 
 interface Settings {
@@ -51,34 +55,39 @@ interface Settings {
   scenarios: Scenario[]
 }
 
-const SERVERS: ServerName[] = ['ws', 'socketio', 'signalr-json', 'signalr-msgpack']
-const SERVER_LABEL: Record<ServerName, string> = {
-  ws: 'raw ws',
-  socketio: 'Socket.IO 4',
-  'signalr-json': 'fastify-signalr JSON',
-  'signalr-msgpack': 'fastify-signalr MessagePack'
-}
+/** Every WebSocket scenario runs on each of these... */
+const WS_SERVERS: ServerName[] = ['ws', 'socketio', 'signalr-json', 'signalr-msgpack']
+/** ...and every HTTP one on each of these (MessagePack needs binary, which SSE cannot carry). */
+const HTTP_SERVERS: ServerName[] = ['socketio-polling', 'signalr-lp-json', 'signalr-lp-msgpack', 'signalr-sse-json']
+const SERVERS: ServerName[] = [...WS_SERVERS, ...HTTP_SERVERS]
 /** The servers the targets of issue 3 apply to: fastify-signalr with either protocol. */
 const OURS: ServerName[] = ['signalr-json', 'signalr-msgpack']
+/** The servers the HTTP target of issue 13 applies to. */
+const OURS_HTTP: ServerName[] = ['signalr-lp-json', 'signalr-lp-msgpack', 'signalr-sse-json']
 const PAYLOAD_BYTES = 100
 
 function echo (connections: number): Scenario {
-  return { id: `echo-${connections}`, kind: 'echo', label: `echo RPC, ${connections} conns`, connections, groups: 0, window: 0 }
+  return { id: `echo-${connections}`, kind: 'echo', label: `echo RPC, ${connections} conns`, connections, groups: 0, window: 0, http: false }
 }
 // The window keeps about IN_FLIGHT deliveries under way: enough to keep the
 // server busy, few enough that latency is not mostly time spent queued.
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 2000)
 function broadcast (connections: number): Scenario {
   const window = Math.max(2, Math.min(64, Math.round(IN_FLIGHT / connections)))
-  return { id: `broadcast-${connections}`, kind: 'broadcast', label: `broadcast, ${connections} conns`, connections, groups: 0, window }
+  return { id: `broadcast-${connections}`, kind: 'broadcast', label: `broadcast, ${connections} conns`, connections, groups: 0, window, http: false }
 }
 function group (connections: number, groups: number): Scenario {
   const window = Math.max(2, Math.min(64, Math.round(IN_FLIGHT / (connections / groups))))
-  return { id: `group-${connections}`, kind: 'group', label: `group fan-out, ${connections} conns / ${groups} groups`, connections, groups, window }
+  return { id: `group-${connections}`, kind: 'group', label: `group fan-out, ${connections} conns / ${groups} groups`, connections, groups, window, http: false }
 }
 function storm (connections: number): Scenario {
-  return { id: `storm-${connections}`, kind: 'storm', label: `connection storm, ${connections} conns`, connections, groups: 0, window: 0 }
+  return { id: `storm-${connections}`, kind: 'storm', label: `connection storm, ${connections} conns`, connections, groups: 0, window: 0, http: false }
 }
+/** Echo or broadcast over long polling and SSE, against Socket.IO polling. */
+function overHttp (scenario: Scenario): Scenario {
+  return { ...scenario, id: `http-${scenario.id}`, label: `${scenario.label}, HTTP (long polling, SSE)`, http: true }
+}
+const HTTP_FULL = [overHttp(echo(100)), overHttp(echo(1000)), overHttp(broadcast(100)), overHttp(broadcast(1000))]
 
 const MODES: Record<Mode, Settings> = {
   full: {
@@ -86,21 +95,21 @@ const MODES: Record<Mode, Settings> = {
     warmMs: 2000,
     measureMs: 6000,
     connectConcurrency: 200,
-    scenarios: [echo(100), echo(1000), broadcast(1000), broadcast(5000), group(1000, 100), storm(5000)]
+    scenarios: [echo(100), echo(1000), broadcast(1000), broadcast(5000), group(1000, 100), storm(5000), ...HTTP_FULL]
   },
   quick: {
     reps: 1,
     warmMs: 500,
     measureMs: 2500,
     connectConcurrency: 200,
-    scenarios: [echo(100), echo(1000), broadcast(1000), broadcast(5000), group(1000, 100), storm(5000)]
+    scenarios: [echo(100), echo(1000), broadcast(1000), broadcast(5000), group(1000, 100), storm(5000), ...HTTP_FULL]
   },
   smoke: {
     reps: 1,
     warmMs: 300,
     measureMs: 1000,
     connectConcurrency: 20,
-    scenarios: [echo(20), broadcast(20), group(20, 4), storm(20)]
+    scenarios: [echo(20), broadcast(20), group(20, 4), storm(20), overHttp(echo(20)), overHttp(broadcast(20))]
   }
 }
 
@@ -152,6 +161,16 @@ function parseCli (argv: string[]): Cli {
     canonical: mode === 'full' && only === null && reps === null && servers === SERVERS,
     charted: mode !== 'smoke' && only === null && servers === SERVERS
   }
+}
+
+/** The servers `scenario` runs on in this run, in turn. */
+function serversOf (cli: Cli, scenario: Scenario): ServerName[] {
+  return (scenario.http ? HTTP_SERVERS : WS_SERVERS).filter((s) => cli.servers.includes(s))
+}
+
+/** The Socket.IO server `scenario` compares with: its polling transport for the HTTP scenarios. */
+function socketioPeer (scenario: Scenario): ServerName {
+  return scenario.http ? 'socketio-polling' : 'socketio'
 }
 
 // ---------------------------------------------------------------- processes
@@ -432,7 +451,7 @@ interface Summary {
 function summarize (cli: Cli, runs: RunRecord[]): Summary[] {
   const out: Summary[] = []
   for (const scenario of cli.settings.scenarios) {
-    for (const server of cli.servers) {
+    for (const server of serversOf(cli, scenario)) {
       const mine = runs.filter((r) => r.scenario === scenario.id && r.server === server)
       const ok = mine.filter((r) => r.ok)
       const of = (f: (r: RunRecord) => number | null | undefined): number | null =>
@@ -456,7 +475,7 @@ function summarize (cli: Cli, runs: RunRecord[]): Summary[] {
         p99Ms: of((r) => r.load?.latencyMs?.p99),
         serverUsPerOp: of((r) => r.serverUsPerOp),
         vsWs: ratio('ws'),
-        vsSocketio: ratio('socketio'),
+        vsSocketio: ratio(socketioPeer(scenario)),
         serverCpuPct: of((r) => r.serverCpuPct),
         clientCpuPct: of((r) => r.clientCpuPct),
         peakRssMB: of((r) => r.peakRssKB / 1024),
@@ -509,6 +528,11 @@ function targets (summary: Summary[]): string[] {
     }
     if (s.connections >= 1000 && s.kind !== 'storm') check(`${s.label}, CPU/op vs Socket.IO`, s.vsSocketio, 0.75, '×')
     if (s.connections >= 1000 && s.kind === 'storm') check(`${s.label}, setup CPU per connection vs Socket.IO`, s.vsSocketio, 0.75, '×')
+  }
+  // Issue 13: long polling and SSE, at every connection count measured.
+  for (const s of summary.filter((x) => OURS_HTTP.includes(x.server))) {
+    server = s.server
+    check(`${s.label}, CPU/op vs Socket.IO polling (issue 13: long polling and SSE at most 0.75× Socket.IO polling)`, s.vsSocketio, 0.75, '×')
   }
   return lines
 }
@@ -611,6 +635,14 @@ How to read it:
 - fastify-signalr JSON and MessagePack serve the same hub (bench/servers/signalr-hub.ts),
   each with its protocol as the only one offered. The MessagePack load client
   decodes every message it receives, deliveries included.
+- The "HTTP (long polling, SSE)" scenarios run the same hub with long polling
+  or Server-Sent Events as the only transport, against Socket.IO 4 with
+  \`transports: ['polling']\`; there "× Socket.IO" divides by Socket.IO polling
+  and there is no raw ws figure. The load generator speaks the real protocols
+  with lean node:http clients (bench/http-links.ts: negotiate, polls or one
+  event stream, one POST at a time with data written meanwhile joined into the
+  next, as the official clients do), not the official clients, whose cost for
+  ${s.scenarios.filter((x) => x.http).reduce((m, x) => Math.max(m, x.connections), 0)} connections would make the load generator the bottleneck.
 
 ## Targets (issue 3)
 
@@ -624,17 +656,18 @@ ${notes}`
 async function main (): Promise<number> {
   const cli = parseCli(process.argv.slice(2))
   const { settings } = cli
-  const maxConnections = Math.max(...settings.scenarios.map((s) => s.connections))
-  checkFileLimit(maxConnections + 1024)
+  // An HTTP connection holds up to two sockets (poll or stream, and a POST), and the pool keeps spares.
+  const maxSockets = Math.max(...settings.scenarios.map((s) => s.connections * (s.http ? 3 : 1)))
+  checkFileLimit(maxSockets + 1024)
   buildServers()
 
   const started = Date.now()
   const runs: RunRecord[] = []
-  const total = settings.reps * settings.scenarios.length * cli.servers.length
+  const total = settings.reps * settings.scenarios.reduce((sum, scenario) => sum + serversOf(cli, scenario).length, 0)
   process.stderr.write(`bench (${cli.mode}): ${total} runs\n`)
   for (let rep = 1; rep <= settings.reps; rep++) {
     for (const scenario of settings.scenarios) {
-      for (const server of cli.servers) {
+      for (const server of serversOf(cli, scenario)) {
         const record = await runOne(cli, scenario, server, rep)
         runs.push(record)
         const status = record.ok

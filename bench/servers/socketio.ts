@@ -1,37 +1,4 @@
-/**
- * Socket.IO 4, as its users would write these workloads: acknowledgements for
- * echo, io.emit for broadcast, rooms for groups. WebSocket transport only and
- * no compression, so it is compared on the same footing as the others.
- */
-import { createServer } from 'node:http'
-import { Server } from 'socket.io'
-import { announce, driverControls, portFromArgs } from './common.js'
+/** Socket.IO 4 over the WebSocket transport only (server in ./socketio-app.ts). */
+import { serveSocketIo } from './socketio-app.js'
 
-driverControls()
-const server = createServer()
-const io = new Server(server, {
-  transports: ['websocket'],
-  perMessageDeflate: false,
-  httpCompression: false,
-  serveClient: false
-})
-
-io.on('connection', (socket) => {
-  socket.on('echo', (s: string, ack: (s: string) => void) => {
-    if (typeof ack === 'function') ack(s)
-  })
-  socket.on('broadcast', (payload: string) => {
-    io.emit('msg', payload)
-  })
-  socket.on('group', (group: string, payload: string) => {
-    io.to(group).emit('msg', payload)
-  })
-  socket.on('join', (group: string, ack: () => void) => {
-    void socket.join(group)
-    if (typeof ack === 'function') ack()
-  })
-})
-
-server.listen(portFromArgs(), '127.0.0.1', () => {
-  announce((server.address() as { port: number }).port)
-})
+serveSocketIo('websocket')
