@@ -190,20 +190,22 @@ async function serve (config: ServerConfig): Promise<void> {
   let sent = 0
   let timer: NodeJS.Timeout | undefined
   app.post('/load', async (request) => {
-    const body = request.body as { rate: number, tickMs: number, groups: string[], payload: string }
+    const body = request.body as { rate: number, tickMs: number, phaseMs: number, groups: string[], payload: string }
+    clearTimeout(timer)
     clearInterval(timer)
     if (body.rate <= 0) return { ok: true }
-    // A fixed rate from a tick, carrying the fraction over.
+    // A fixed rate from a tick, carrying the fraction over; the first tick after phaseMs.
     let due = 0
     let next = 0
-    timer = setInterval(() => {
+    const tick = (): void => {
       due += body.rate * body.tickMs / 1000
       for (; due >= 1; due--) {
         const group = body.groups[next++ % body.groups.length]!
         sent++
         void clients().group(group).send('msg', body.payload)
       }
-    }, body.tickMs)
+    }
+    timer = setTimeout(() => { timer = setInterval(tick, body.tickMs) }, body.phaseMs)
     return { ok: true }
   })
   // --profile: a CPU profile of the measured window only (warm-up and idle left out).
@@ -412,9 +414,9 @@ async function profile (server: BenchServer, file: string | undefined): Promise<
   if (res.status !== 200) throw new Error(`/profile on ${server.name}: ${res.status}`)
 }
 
-async function setLoad (server: BenchServer, rate: number, tickMs: number, groups: string[], payload: string): Promise<void> {
+async function setLoad (server: BenchServer, rate: number, tickMs: number, phaseMs: number, groups: string[], payload: string): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${server.port}/load`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rate, tickMs, groups, payload })
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rate, tickMs, phaseMs, groups, payload })
   })
   if (res.status !== 200) throw new Error(`/load on ${server.name}: ${res.status}`)
 }
@@ -559,7 +561,9 @@ const PAYLOAD = 'x'.repeat(100)
 /**
  * The load timer's tick at K = 1. With `tick: 'scaled'` (the default) a server
  * of K ticks every K × 10 ms, so each tick sends the same burst at every K
- * (rate / 100 group sends) and only the number of senders changes. With
+ * (rate / 100 group sends), server i's first tick i × 10 ms after the load
+ * starts (one burst in the cluster every 10 ms at every K, as at K = 1), and
+ * only the number of senders changes. With
  * `'fixed'` every server ticks every 10 ms: at K = 16 each tick sends one
  * message, and the cluster wakes 16 times as often for the same load.
  */
@@ -606,10 +610,12 @@ async function measure (settings: Settings, redis: RedisDeployment, routing: Rou
     const idleEnd = await Promise.all(servers.map(stats))
     const idleUsPerMs = sum(idleEnd.map((a, i) => a.cpuUs - idleStart[i]!.cpuUs)) / settings.idleMs
     // Each server sends its share, to every group in turn, in bursts of the same size at every K
-    // (see tickMs): so the offered load and what one wake-up of a server carries do not change with K.
+    // (see BASE_TICK_MS), the servers' ticks spread evenly over the period: the cluster as a whole
+    // sends one burst every 10 ms at every K, and only the number of senders changes.
     const perServer = settings.rate / k
     const tickMs = settings.tick === 'scaled' ? BASE_TICK_MS * k : BASE_TICK_MS
-    await Promise.all(servers.map((server, i) => setLoad(server, perServer, tickMs, [...groups.slice(i % groups.length), ...groups.slice(0, i % groups.length)], PAYLOAD)))
+    await Promise.all(servers.map((server, i) => setLoad(server, perServer, tickMs, settings.tick === 'scaled' ? i * BASE_TICK_MS : 0,
+      [...groups.slice(i % groups.length), ...groups.slice(0, i % groups.length)], PAYLOAD)))
     await new Promise((resolve) => setTimeout(resolve, settings.warmMs))
     if (settings.profileDir !== null) await profile(servers[0]!, undefined)
     const before = await Promise.all(servers.map(stats))
@@ -618,7 +624,7 @@ async function measure (settings: Settings, redis: RedisDeployment, routing: Rou
     const framesBefore = clients.map((c) => c.client.frames)
     const windowStart = Date.now()
     await new Promise((resolve) => setTimeout(resolve, settings.measureMs))
-    await Promise.all(servers.map((server) => setLoad(server, 0, BASE_TICK_MS, groups, PAYLOAD)))
+    await Promise.all(servers.map((server) => setLoad(server, 0, BASE_TICK_MS, 0, groups, PAYLOAD)))
     const after0 = await Promise.all(servers.map(stats))
     const frames = sum(clients.map((c, i) => c.client.frames - framesBefore[i]!))
     if (settings.profileDir !== null) await profile(servers[0]!, join(settings.profileDir, `${redis.engine}-${routing}-K${k}-s${s}-${Date.now()}.cpuprofile`))
@@ -807,7 +813,7 @@ function section (settings: Settings, runs: RunResult[], churns: ChurnResult[], 
 Regenerated by \`npm run bench:cluster\` (this section and bench/cluster-received.svg).
 
 - ${new Date().toISOString()}; ${cpu}, \`nproc\` = ${execFileSync('nproc', { encoding: 'utf8' }).trim()}; Node ${process.version}; redis-server ${redisVersion} (private, loopback)
-- K server processes, ${settings.groups} groups whose members sit on s servers (one connection per group and member server), ${settings.rate} group sends/s offered in total, spread over the servers; ${settings.warmMs / 1000} s warm-up, ${settings.measureMs / 1000} s measured; ${PAYLOAD.length}-byte payloads, JSON; whole run ${fmt(minutes, 1)} min; load average ${fmt(loadBefore, 2)} before the run
+- K server processes, ${settings.groups} groups whose members sit on s servers (one connection per group and member server), ${settings.rate} group sends/s offered in total, spread over the servers (${settings.tick === 'scaled' ? `each server sends ${fmt(settings.rate / 100, 0)} per tick and ticks every K × ${BASE_TICK_MS} ms, the ticks spread evenly, so the cluster sends one burst every ${BASE_TICK_MS} ms at every K` : `every server ticks every ${BASE_TICK_MS} ms`}); ${settings.warmMs / 1000} s warm-up, ${settings.measureMs / 1000} s measured; ${PAYLOAD.length}-byte payloads, JSON; whole run ${fmt(minutes, 1)} min; load average ${fmt(loadBefore, 2)} before the run
 - "received / server" is what a server's backplane received from Redis during the window over all group sends in the cluster (1.0: it sees every message); "handed to hub" is how many of those reached the hub's lifetime manager, which decodes each one; the server's own publications come back to it and count as received
 - node-cluster: the servers are the workers of one \`node:cluster\` primary on the cluster backplane (\`fastify-signalr/cluster\`, no Redis); its "bus CPU" is the primary's, which relays every message
 - Server CPU is every server process's user + system time over the window, less what the same processes used in an idle window just before (timers, heartbeats), per delivered message; Redis CPU (INFO cpu) and output bytes (INFO stats total_net_output_bytes) per published message, summed over the masters; "≈ envelopes" divides the output bytes by one subscriber's copy of a message
