@@ -20,6 +20,11 @@
  *   --redis-cluster                        add the 3-master Redis Cluster runs
  *   --ks=1,2,4                             other server counts (RESULTS.md untouched)
  *   --rate=400 --warm=1                    total group sends per second and warm-up seconds (full runs)
+ *   --tick=scaled|fixed                    load timer: every K × 10 ms (same burst per tick at every K, the
+ *                                          default) or every 10 ms at every K (the runs before 2026-11-29 22:00)
+ *   --engines=redis --routings=targeted --s=2 --no-churn
+ *                                          only these runs (RESULTS.md untouched)
+ *   --profile[=dir]                        a CPU profile of the first server over each measured window
  *
  * The same file is the server (`bench/cluster.ts server <json>`): a Fastify app
  * with one hub, its backplane wrapped to count what arrives, and two routes
@@ -62,6 +67,10 @@ interface ServerConfig {
 
 interface ServerStats {
   cpuUs: number
+  /** Of cpuUs, the part spent in the kernel (system calls, loopback TCP, scheduling). */
+  systemUs: number
+  /** Of cpuUs, the main thread's (the event loop); the rest is V8's and libuv's helper threads (compiler, GC). */
+  mainUs: number
   /** Group messages this server sent (its share of the offered load). */
   sent: number
   /** Messages that arrived from the backplane (its stats.received). */
@@ -76,6 +85,33 @@ interface ServerStats {
   subscriptions: number
   /** SUBSCRIBE and UNSUBSCRIBE calls so far. */
   subscribeCalls: number
+  /** Times the main thread slept and was woken (voluntary context switches): event-loop wake-ups. */
+  wakeups: number
+  /** Times the kernel took the CPU from the main thread (involuntary context switches). */
+  preempted: number
+  /** read and write system calls of the whole process so far (/proc/self/io syscr, syscw). */
+  reads: number
+  writes: number
+}
+
+/** CPU time of this process's main thread so far (/proc/self/task/<pid>/stat, clock-tick resolution). */
+function mainThreadUs (): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 1e6 / ticks
+}
+
+/** Wake-ups and system calls of this process so far, from /proc/self (Linux). */
+function kernelCounts (): Pick<ServerStats, 'wakeups' | 'preempted' | 'reads' | 'writes'> {
+  const status = readFileSync('/proc/self/status', 'utf8')
+  const io = readFileSync('/proc/self/io', 'utf8')
+  const field = (text: string, name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0)
+  return {
+    wakeups: field(status, 'voluntary_ctxt_switches'),
+    preempted: field(status, 'nonvoluntary_ctxt_switches'),
+    reads: field(io, 'syscr'),
+    writes: field(io, 'syscw')
+  }
 }
 
 /** Counts what passes through the backplane, without changing it. */
@@ -154,20 +190,39 @@ async function serve (config: ServerConfig): Promise<void> {
   let sent = 0
   let timer: NodeJS.Timeout | undefined
   app.post('/load', async (request) => {
-    const body = request.body as { rate: number, groups: string[], payload: string }
+    const body = request.body as { rate: number, tickMs: number, phaseMs: number, groups: string[], payload: string }
+    clearTimeout(timer)
     clearInterval(timer)
     if (body.rate <= 0) return { ok: true }
-    // A fixed rate from a 10 ms tick, carrying the fraction over.
+    // A fixed rate from a tick, carrying the fraction over; the first tick after phaseMs.
     let due = 0
     let next = 0
-    timer = setInterval(() => {
-      due += body.rate / 100
+    const tick = (): void => {
+      due += body.rate * body.tickMs / 1000
       for (; due >= 1; due--) {
         const group = body.groups[next++ % body.groups.length]!
         sent++
         void clients().group(group).send('msg', body.payload)
       }
-    }, 10)
+    }
+    timer = setTimeout(() => { timer = setInterval(tick, body.tickMs) }, body.phaseMs)
+    return { ok: true }
+  })
+  // --profile: a CPU profile of the measured window only (warm-up and idle left out).
+  const { Session } = await import('node:inspector/promises')
+  const profiler = new Session()
+  app.post('/profile', async (request) => {
+    const body = request.body as { file?: string }
+    if (body.file === undefined) {
+      profiler.connect()
+      await profiler.post('Profiler.enable')
+      await profiler.post('Profiler.setSamplingInterval', { interval: 100 })
+      await profiler.post('Profiler.start')
+    } else {
+      const { profile } = await profiler.post('Profiler.stop')
+      writeFileSync(body.file, JSON.stringify(profile))
+      profiler.disconnect()
+    }
     return { ok: true }
   })
   app.get('/unknown', async () => {
@@ -180,6 +235,8 @@ async function serve (config: ServerConfig): Promise<void> {
     const stats = counted.backplane.stats
     return {
       cpuUs: cpu.user + cpu.system,
+      systemUs: cpu.system,
+      mainUs: mainThreadUs(),
       sent,
       received: stats.received,
       handed: counted.handed(),
@@ -187,7 +244,8 @@ async function serve (config: ServerConfig): Promise<void> {
       publishedBytes: counted.bytes(),
       dropped: stats.dropped,
       subscriptions: counted.subscriptions(),
-      subscribeCalls: counted.calls()
+      subscribeCalls: counted.calls(),
+      ...kernelCounts()
     }
   })
   // A worker needs a port of its own (exclusive), so that the driver can put clients on it.
@@ -348,9 +406,17 @@ async function stats (server: BenchServer): Promise<ServerStats> {
   return await (await fetch(`http://127.0.0.1:${server.port}/stats`)).json() as ServerStats
 }
 
-async function setLoad (server: BenchServer, rate: number, groups: string[], payload: string): Promise<void> {
+/** Starts the server's CPU profiler, or with `file` stops it and writes the profile there. */
+async function profile (server: BenchServer, file: string | undefined): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${server.port}/profile`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(file === undefined ? {} : { file })
+  })
+  if (res.status !== 200) throw new Error(`/profile on ${server.name}: ${res.status}`)
+}
+
+async function setLoad (server: BenchServer, rate: number, tickMs: number, phaseMs: number, groups: string[], payload: string): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${server.port}/load`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rate, groups, payload })
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rate, tickMs, phaseMs, groups, payload })
   })
   if (res.status !== 200) throw new Error(`/load on ${server.name}: ${res.status}`)
 }
@@ -360,6 +426,8 @@ async function setLoad (server: BenchServer, rate: number, groups: string[], pay
 /** A raw SignalR JSON WebSocket client: counts `msg` invocations, awaits completions. */
 class Client {
   received = 0
+  /** WebSocket messages (frames) that arrived: several records may share one. */
+  frames = 0
   private readonly ws: WebSocket
   private nextId = 0
   private readonly calls = new Map<string, (error?: string) => void>()
@@ -367,6 +435,7 @@ class Client {
   private constructor (ws: WebSocket) {
     this.ws = ws
     ws.on('message', (data: Buffer) => {
+      this.frames++
       for (const part of data.toString('utf8').split(RS)) {
         if (part === '' || part === '{}') continue
         const record = JSON.parse(part) as { type: number, target?: string, invocationId?: string, error?: string }
@@ -420,6 +489,15 @@ interface Settings {
   engines: Engine[]
   /** Worker counts for node-cluster (one machine: no more than its cores make sense). */
   nodeClusterKs: number[]
+  /** Member spreads to run (each only where s ≤ K); null: 1, 2 and K. */
+  spreads: number[] | null
+  routings: Routing[]
+  /** --profile: where each run writes a CPU profile of its first server over the measured window. */
+  profileDir: string | null
+  /** How often a server's load timer ticks (BASE_TICK_MS). */
+  tick: 'scaled' | 'fixed'
+  /** --no-churn: group messages only. */
+  churn: boolean
   smoke: boolean
 }
 
@@ -443,7 +521,26 @@ interface RunResult {
   envelopes: number | null
   subscriptionsPerServer: number[]
   redisChannels: number
+  costs: Costs
   failure: string | null
+}
+
+/** Where server CPU goes: counts per delivered message over all servers (kernel counters, deterministic), idle figures per server. */
+interface Costs {
+  idleCpuUsPerSecPerServer: number
+  idleWakeupsPerSecPerServer: number
+  wakeupsPerDelivery: number
+  preemptedPerDelivery: number
+  readsPerDelivery: number
+  writesPerDelivery: number
+  /** WebSocket frames the clients received per delivered message (below 1: coalesced). */
+  framesPerDelivery: number
+  /** CPU µs of each server over the window, idle not subtracted. */
+  cpuUsPerServer: number[]
+  /** Share of the servers' CPU over the window spent in the kernel. */
+  systemShare: number
+  /** Share of the servers' CPU over the window on their main threads. */
+  mainShare: number
 }
 
 interface ChurnResult {
@@ -461,6 +558,16 @@ interface ChurnResult {
 }
 
 const PAYLOAD = 'x'.repeat(100)
+/**
+ * The load timer's tick at K = 1. With `tick: 'scaled'` (the default) a server
+ * of K ticks every K × 10 ms, so each tick sends the same burst at every K
+ * (rate / 100 group sends), server i's first tick i × 10 ms after the load
+ * starts (one burst in the cluster every 10 ms at every K, as at K = 1), and
+ * only the number of senders changes. With
+ * `'fixed'` every server ticks every 10 ms: at K = 16 each tick sends one
+ * message, and the cluster wakes 16 times as often for the same load.
+ */
+const BASE_TICK_MS = 10
 const UNKNOWN_TIMEOUT_MS = 1000
 
 function sum (values: number[]): number {
@@ -502,17 +609,25 @@ async function measure (settings: Settings, redis: RedisDeployment, routing: Rou
     await new Promise((resolve) => setTimeout(resolve, settings.idleMs))
     const idleEnd = await Promise.all(servers.map(stats))
     const idleUsPerMs = sum(idleEnd.map((a, i) => a.cpuUs - idleStart[i]!.cpuUs)) / settings.idleMs
-    // Each server sends its share, to every group in turn.
+    // Each server sends its share, to every group in turn, in bursts of the same size at every K
+    // (see BASE_TICK_MS), the servers' ticks spread evenly over the period: the cluster as a whole
+    // sends one burst every 10 ms at every K, and only the number of senders changes.
     const perServer = settings.rate / k
-    await Promise.all(servers.map((server, i) => setLoad(server, perServer, [...groups.slice(i % groups.length), ...groups.slice(0, i % groups.length)], PAYLOAD)))
+    const tickMs = settings.tick === 'scaled' ? BASE_TICK_MS * k : BASE_TICK_MS
+    await Promise.all(servers.map((server, i) => setLoad(server, perServer, tickMs, settings.tick === 'scaled' ? i * BASE_TICK_MS : 0,
+      [...groups.slice(i % groups.length), ...groups.slice(0, i % groups.length)], PAYLOAD)))
     await new Promise((resolve) => setTimeout(resolve, settings.warmMs))
+    if (settings.profileDir !== null) await profile(servers[0]!, undefined)
     const before = await Promise.all(servers.map(stats))
     const redisBefore = await readRedis(redis)
     const deliveredBefore = clients.map((c) => c.client.received)
+    const framesBefore = clients.map((c) => c.client.frames)
     const windowStart = Date.now()
     await new Promise((resolve) => setTimeout(resolve, settings.measureMs))
-    await Promise.all(servers.map((server) => setLoad(server, 0, groups, PAYLOAD)))
+    await Promise.all(servers.map((server) => setLoad(server, 0, BASE_TICK_MS, 0, groups, PAYLOAD)))
     const after0 = await Promise.all(servers.map(stats))
+    const frames = sum(clients.map((c, i) => c.client.frames - framesBefore[i]!))
+    if (settings.profileDir !== null) await profile(servers[0]!, join(settings.profileDir, `${redis.engine}-${routing}-K${k}-s${s}-${Date.now()}.cpuprofile`))
     const windowMs = Date.now() - windowStart
     const sentNow = sum(after0.map((a, i) => a.sent - before[i]!.sent))
     // Everything this layout's members were sent since they joined (the servers live on across layouts).
@@ -530,6 +645,19 @@ async function measure (settings: Settings, redis: RedisDeployment, routing: Rou
     const publishedBytes = sum(after.map((a, i) => a.publishedBytes - before[i]!.publishedBytes))
     // What one subscriber gets per message: RESP `*3 $7 message $<channel> $<payload>` framing (~30 bytes) included.
     const envelope = published > 0 ? publishedBytes / published + 30 : 1
+    const perDelivery = (field: 'wakeups' | 'preempted' | 'reads' | 'writes'): number => delivered > 0 ? sum(after0.map((a, i) => a[field] - before[i]![field])) / delivered : 0
+    const costs: Costs = {
+      idleCpuUsPerSecPerServer: idleUsPerMs * 1000 / k,
+      idleWakeupsPerSecPerServer: sum(idleEnd.map((a, i) => a.wakeups - idleStart[i]!.wakeups)) * 1000 / settings.idleMs / k,
+      wakeupsPerDelivery: perDelivery('wakeups'),
+      preemptedPerDelivery: perDelivery('preempted'),
+      readsPerDelivery: perDelivery('reads'),
+      writesPerDelivery: perDelivery('writes'),
+      framesPerDelivery: delivered > 0 ? frames / delivered : 0,
+      cpuUsPerServer: after0.map((a, i) => a.cpuUs - before[i]!.cpuUs),
+      mainShare: sum(after0.map((a, i) => a.mainUs - before[i]!.mainUs)) / Math.max(1, sum(after0.map((a, i) => a.cpuUs - before[i]!.cpuUs))),
+      systemShare: sum(after0.map((a, i) => a.systemUs - before[i]!.systemUs)) / Math.max(1, sum(after0.map((a, i) => a.cpuUs - before[i]!.cpuUs)))
+    }
     let failure: string | null = null
     if (totalDelivered !== sentTotal * s) failure = `${totalDelivered} deliveries for ${sentTotal} group sends × ${s} members (expected ${sentTotal * s})`
     return {
@@ -549,6 +677,7 @@ async function measure (settings: Settings, redis: RedisDeployment, routing: Rou
       envelopes: published > 0 ? redisBytes / published / envelope : null,
       subscriptionsPerServer: after.map((a) => a.subscriptions),
       redisChannels: redisAfter.channels,
+      costs,
       failure
     }
   } finally {
@@ -684,7 +813,7 @@ function section (settings: Settings, runs: RunResult[], churns: ChurnResult[], 
 Regenerated by \`npm run bench:cluster\` (this section and bench/cluster-received.svg).
 
 - ${new Date().toISOString()}; ${cpu}, \`nproc\` = ${execFileSync('nproc', { encoding: 'utf8' }).trim()}; Node ${process.version}; redis-server ${redisVersion} (private, loopback)
-- K server processes, ${settings.groups} groups whose members sit on s servers (one connection per group and member server), ${settings.rate} group sends/s offered in total, spread over the servers; ${settings.warmMs / 1000} s warm-up, ${settings.measureMs / 1000} s measured; ${PAYLOAD.length}-byte payloads, JSON; whole run ${fmt(minutes, 1)} min; load average ${fmt(loadBefore, 2)} before the run
+- K server processes, ${settings.groups} groups whose members sit on s servers (one connection per group and member server), ${settings.rate} group sends/s offered in total, spread over the servers (${settings.tick === 'scaled' ? `each server sends ${fmt(settings.rate / 100, 0)} per tick and ticks every K × ${BASE_TICK_MS} ms, the ticks spread evenly, so the cluster sends one burst every ${BASE_TICK_MS} ms at every K` : `every server ticks every ${BASE_TICK_MS} ms`}); ${settings.warmMs / 1000} s warm-up, ${settings.measureMs / 1000} s measured; ${PAYLOAD.length}-byte payloads, JSON; whole run ${fmt(minutes, 1)} min; load average ${fmt(loadBefore, 2)} before the run
 - "received / server" is what a server's backplane received from Redis during the window over all group sends in the cluster (1.0: it sees every message); "handed to hub" is how many of those reached the hub's lifetime manager, which decodes each one; the server's own publications come back to it and count as received
 - node-cluster: the servers are the workers of one \`node:cluster\` primary on the cluster backplane (\`fastify-signalr/cluster\`, no Redis); its "bus CPU" is the primary's, which relays every message
 - Server CPU is every server process's user + system time over the window, less what the same processes used in an idle window just before (timers, heartbeats), per delivered message; Redis CPU (INFO cpu) and output bytes (INFO stats total_net_output_bytes) per published message, summed over the masters; "≈ envelopes" divides the output bytes by one subscriber's copy of a message
@@ -720,6 +849,12 @@ function parseCli (argv: string[]): { settings: Settings, canonical: boolean } {
   let withCluster = false
   let rate: number | null = null
   let warmMs: number | null = null
+  let spreads: number[] | null = null
+  let routings: Routing[] = ROUTINGS
+  let only: Engine[] | null = null
+  let profileDir: string | null = null
+  let withChurn = true
+  let tick: Settings['tick'] = 'scaled'
   for (const arg of argv) {
     const [key, value = ''] = arg.split('=', 2) as [string, string?]
     if (key === '--smoke') smoke = true
@@ -727,16 +862,27 @@ function parseCli (argv: string[]): { settings: Settings, canonical: boolean } {
     else if (key === '--ks') ks = value.split(',').map(Number)
     else if (key === '--rate') rate = Number(value)
     else if (key === '--warm') warmMs = Number(value) * 1000
-    else throw new Error(`unknown argument ${arg} (known: --smoke, --redis-cluster, --ks=1,2,4, --rate=400, --warm=1)`)
+    else if (key === '--s') spreads = value.split(',').map(Number)
+    else if (key === '--routings') routings = value.split(',') as Routing[]
+    else if (key === '--engines') only = value.split(',') as Engine[]
+    else if (key === '--no-churn') withChurn = false
+    else if (key === '--tick' && (value === 'scaled' || value === 'fixed')) tick = value
+    else if (key === '--profile') profileDir = value === '' ? join(benchDir, 'results', 'profiles') : value
+    else throw new Error(`unknown argument ${arg} (known: --smoke, --redis-cluster, --ks=1,2,4, --rate=400, --warm=1, --s=1,2, --routings=hub,targeted, --engines=redis,redis-cluster,node-cluster, --profile[=dir], --no-churn, --tick=scaled|fixed)`)
   }
+  if (!routings.every((r) => ROUTINGS.includes(r))) throw new Error(`--routings: ${ROUTINGS.join(', ')}`)
+  if (spreads !== null && !spreads.every((n) => Number.isInteger(n) && n >= 1)) throw new Error('--s: member spreads ≥ 1')
+  if (profileDir !== null) mkdirSync(profileDir, { recursive: true })
   if (rate !== null && !(rate > 0)) throw new Error('--rate: group sends per second, in total')
   if (warmMs !== null && !(warmMs >= 0)) throw new Error('--warm: seconds of warm-up')
   if (ks !== null && !ks.every((k) => Number.isInteger(k) && k >= 1 && k <= 32)) throw new Error('--ks: server counts 1..32')
-  const engines: Engine[] = withCluster ? ['redis', 'redis-cluster', 'node-cluster'] : ['redis', 'node-cluster']
+  const engines: Engine[] = only ?? (withCluster ? ['redis', 'redis-cluster', 'node-cluster'] : ['redis', 'node-cluster'])
+  const partial = { spreads, routings, profileDir, churn: withChurn, tick, smoke }
   const settings: Settings = smoke
-    ? { ks: ks ?? [1, 2], groups: 4, rate: 100, warmMs: 300, measureMs: 1000, idleMs: 500, churnOps: 40, engines, nodeClusterKs: [2], smoke }
-    : { ks: ks ?? [1, 2, 4, 8, 16], groups: 16, rate: rate ?? 400, warmMs: warmMs ?? 1000, measureMs: 3000, idleMs: 1000, churnOps: 400, engines, nodeClusterKs: [1, 2], smoke }
-  return { settings, canonical: !smoke && ks === null }
+    ? { ks: ks ?? [1, 2], groups: 4, rate: 100, warmMs: 300, measureMs: 1000, idleMs: 500, churnOps: 40, engines, nodeClusterKs: [2], ...partial }
+    : { ks: ks ?? [1, 2, 4, 8, 16], groups: 16, rate: rate ?? 400, warmMs: warmMs ?? 1000, measureMs: 3000, idleMs: 1000, churnOps: 400, engines, nodeClusterKs: [1, 2], ...partial }
+  const filtered = spreads !== null || routings !== ROUTINGS || only !== null || profileDir !== null || !withChurn || tick !== 'scaled'
+  return { settings, canonical: !smoke && ks === null && !filtered }
 }
 
 async function main (): Promise<number> {
@@ -750,15 +896,19 @@ async function main (): Promise<number> {
     try {
       for (const k of engine === 'node-cluster' ? settings.nodeClusterKs : settings.ks) {
         // The cluster backplane has no routing option: the hub's lifetime manager decides its channels.
-        for (const routing of engine === 'node-cluster' ? ['targeted' as const] : ROUTINGS) {
+        for (const routing of engine === 'node-cluster' ? ['targeted' as const] : settings.routings) {
           const servers = await startServers(k, routing, redis)
           try {
-            for (const s of [...new Set([1, 2, k])].filter((s) => s <= k)) {
+            for (const s of [...new Set(settings.spreads ?? [1, 2, k])].filter((s) => s <= k)) {
               const r = await measure(settings, redis, routing, servers, s)
               runs.push(r)
               process.stderr.write(`${engine} ${routing} K=${k} s=${s}: received/server ${fmt(mean(r.receivedShare), 3)}, ` +
-                `${fmt(r.serverUsPerDelivery)} µs/delivery, ${fmt(r.redisBytesPerPublish, 0)} Redis bytes/publish${r.failure === null ? '' : `, FAILED: ${r.failure}`}\n`)
+                `${fmt(r.serverUsPerDelivery)} µs/delivery, ${fmt(r.redisBytesPerPublish, 0)} Redis bytes/publish${r.failure === null ? '' : `, FAILED: ${r.failure}`}\n` +
+                `  per delivery: ${fmt(r.costs.wakeupsPerDelivery)} wake-ups, ${fmt(r.costs.preemptedPerDelivery)} preemptions, ${fmt(r.costs.readsPerDelivery)} reads, ` +
+                `${fmt(r.costs.writesPerDelivery)} writes, ${fmt(r.costs.framesPerDelivery)} frames, ${fmt(100 * r.costs.systemShare, 0)} % in the kernel, ${fmt(100 * r.costs.mainShare, 0)} % on main threads; idle per server ${fmt(r.costs.idleCpuUsPerSecPerServer)} µs CPU/s, ` +
+                `${fmt(r.costs.idleWakeupsPerSecPerServer)} wake-ups/s\n`)
             }
+            if (!settings.churn) continue
             const c = await churn(settings, redis, routing, servers)
             churns.push(c)
             process.stderr.write(`${engine} ${routing} K=${k} churn: ${fmt(c.opsPerSec, 0)} ops/s, ${fmt(c.serverUsPerOp)} µs/op servers, ${fmt(c.redisCommandsPerOp, 2)} Redis commands/op\n`)
