@@ -74,3 +74,26 @@ t.test('the exported classes keep their names and instanceof', async (t) => {
   t.notOk(option instanceof errorCodes.SIGNALR_ERR_INVALID_HUB, 'and instances of their own code only')
   t.equal(`${option}`, 'SignalRError [SIGNALR_ERR_INVALID_OPTION]: fastify-signalr: register: option "x" is wrong')
 })
+
+t.test('backplane and emitter factories refuse bad options with one code, naming the option and the value', async (t) => {
+  const { redisBackplane } = await import('../lib/redis/index.js')
+  const { natsBackplane } = await import('../lib/nats/index.js')
+  const { createHubEmitter } = await import('../lib/emitter/index.js')
+  const { defineHub, memoryBackplane, MemoryBus } = await import('../lib/index.js')
+  const fakeNats = { publish () {}, subscribe () {}, request () {}, status () {} }
+  const cases: Array<[string, () => unknown, RegExp]> = [
+    ['redis: 5', () => redisBackplane({ redis: 5 } as never), /^fastify-signalr: redisBackplane: option "redis" must be .*; got 5$/],
+    ['prefix: 5', () => redisBackplane({ redis: {}, prefix: 5 } as never), /option "prefix" must be a string; got 5$/],
+    ['routing: "x"', () => redisBackplane({ redis: {}, routing: 'x' } as never), /option "routing" must be one of .*; got 'x'$/],
+    ['nats: {}', () => natsBackplane({ nats: {} } as never), /^fastify-signalr: natsBackplane: option "nats" must be a connection .*; got \{\}$/],
+    ['nats prefix: "a.*"', () => natsBackplane({ nats: fakeNats, prefix: 'a.*' } as never), /option "prefix" must be dot-separated .*; got 'a\.\*'$/],
+    ['requestTimeout: 0', () => natsBackplane({ nats: fakeNats, requestTimeout: 0 } as never), /option "requestTimeout" must be a positive integer \(ms\); got 0$/],
+    ['emitter backplane: 5', () => createHubEmitter({ backplane: 5, hub: defineHub({ name: 'h', methods: {} }) } as never),
+      /^fastify-signalr: createHubEmitter: option "backplane" must be a backplane.*; got 5$/],
+    ['emitter without a name', () => createHubEmitter({ backplane: memoryBackplane(new MemoryBus()), hub: defineHub({ methods: {} }) }),
+      /^fastify-signalr: createHubEmitter: the hub has no name; pass option "name".*; got undefined$/]
+  ]
+  for (const [name, make, message] of cases) {
+    t.throws(make, { name: 'SignalRError', code: 'SIGNALR_ERR_INVALID_OPTION', message }, name)
+  }
+})
