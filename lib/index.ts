@@ -4,7 +4,8 @@ export default plugin
 export { plugin as signalr }
 export { defineHub, clientStream } from './hub/define-hub.js'
 export type { HubDefinitionInput } from './hub/define-hub.js'
-export { HubError, SerializationError, SignalRError } from './errors.js'
+export { HubError, SerializationError, SignalRError, codes as errorCodes } from './errors.js'
+export type { ErrorCode } from './errors.js'
 export type { Backplane } from './backplane/backplane.js'
 export { MemoryBus, memoryBackplane } from './backplane/memory.js'
 export type { SignalRPluginOptions, MapHubOptions, SignalRDecorator } from './plugin.js'

@@ -8,6 +8,7 @@ import type { BackplaneRouting } from '../lifetime/channels.js'
 import type { HubLifetimeManager, LifetimeConnection, Target } from '../lifetime/lifetime-manager.js'
 import { ScaledLifetimeManager } from '../lifetime/scaled.js'
 import type { SerializedMessage } from '../lifetime/serialized-message.js'
+import { codes, describeValue } from '../errors.js'
 
 export interface HubEmitterOptions<M, C> {
   /** The backplane the servers use (same `prefix`), e.g. `redisBackplane({ redis })`. It stays yours to close. */
@@ -97,14 +98,14 @@ class EmitterLifetime implements HubLifetimeManager {
  * await backplane.close()
  */
 export function createHubEmitter<M, C> (options: HubEmitterOptions<M, C>): HubEmitter<C> {
-  if (options === null || typeof options !== 'object') throw new TypeError('createHubEmitter: expected { backplane, hub }')
+  if (options === null || typeof options !== 'object') throw new codes.SIGNALR_ERR_INVALID_OPTION('createHubEmitter', `expected { backplane, hub }; got ${describeValue(options)}`)
   const { backplane, hub } = options
   if (backplane === null || typeof backplane !== 'object' || typeof backplane.publish !== 'function') {
-    throw new TypeError('createHubEmitter: `backplane` must be a backplane, e.g. redisBackplane({ redis })')
+    throw new codes.SIGNALR_ERR_INVALID_OPTION('createHubEmitter', `option "backplane" must be a backplane, e.g. redisBackplane({ redis }); got ${describeValue(backplane)}`)
   }
   const name = options.name ?? hub?.name
   if (typeof name !== 'string' || name === '') {
-    throw new TypeError('createHubEmitter: the hub has no `name`; pass `name`: the path the servers map it at')
+    throw new codes.SIGNALR_ERR_INVALID_OPTION('createHubEmitter', `the hub has no name; pass option "name": the path the servers map it at; got ${describeValue(name)}`)
   }
   const manager = new ScaledLifetimeManager(backplane, name, {
     prefix: (backplane as { prefix?: string }).prefix ?? '',

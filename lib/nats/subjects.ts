@@ -1,3 +1,5 @@
+import { codes, describeValue } from '../errors.js'
+
 /**
  * Backplane channels are opaque strings; NATS subjects are `.`-separated
  * tokens in which `.`, `*`, `>` and whitespace mean something (or are not
@@ -52,7 +54,7 @@ export function decodeToken (token: string): string {
 export function checkSubjectPrefix (prefix: string): void {
   const tokens = prefix.split('.')
   if (tokens.some((token) => token === '' || /[\s*>]/.test(token))) {
-    throw new TypeError(`natsBackplane: \`prefix\` must be dot-separated subject tokens without wildcards or whitespace, got '${prefix}'`)
+    throw new codes.SIGNALR_ERR_INVALID_OPTION('natsBackplane', `option "prefix" must be dot-separated subject tokens without wildcards or whitespace; got ${describeValue(prefix)}`)
   }
 }
 

@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { ROUTINGS } from '../lifetime/channels.js'
 import { createRedisBackplane, type RedisBackplane, type RedisBackplaneOptions } from './redis-backplane.js'
 import { clusterDriver, redisDriver } from './driver.js'
+import { codes, describeValue } from '../errors.js'
 
 export type { RedisBackplane, RedisBackplaneOptions } from './redis-backplane.js'
 export { createHubEmitter } from '../emitter/index.js'
@@ -23,13 +24,13 @@ function isRedisClient (value: unknown): value is Redis | Cluster {
  */
 export function redisBackplane (options: RedisBackplaneOptions): RedisBackplane {
   if (options === null || typeof options !== 'object' || options.redis === null || typeof options.redis !== 'object') {
-    throw new TypeError('redisBackplane: `redis` must be an ioredis client or Cluster, or ioredis options')
+    throw new codes.SIGNALR_ERR_INVALID_OPTION('redisBackplane', `option "redis" must be an ioredis client or Cluster, or ioredis options; got ${describeValue(options?.redis)}`)
   }
   if (options.prefix !== undefined && typeof options.prefix !== 'string') {
-    throw new TypeError('redisBackplane: `prefix` must be a string')
+    throw new codes.SIGNALR_ERR_INVALID_OPTION('redisBackplane', `option "prefix" must be a string; got ${describeValue(options.prefix)}`)
   }
   if (options.routing !== undefined && !ROUTINGS.includes(options.routing)) {
-    throw new TypeError(`redisBackplane: \`routing\` must be one of ${ROUTINGS.join(', ')}`)
+    throw new codes.SIGNALR_ERR_INVALID_OPTION('redisBackplane', `option "routing" must be one of ${ROUTINGS.join(', ')}; got ${describeValue(options.routing)}`)
   }
   if (isRedisClient(options.redis)) {
     const driver = options.redis.isCluster ? clusterDriver(options.redis as Cluster, false) : redisDriver(options.redis as Redis, false)
