@@ -148,11 +148,16 @@ async function pass (name: string, snapshot: boolean): Promise<{ rss: number, he
     await sleep(1000)
     const before = await measure(server, cwd, snapshot)
     const conns: WebSocket[] = []
+    // The hub drops a client it has not heard from for 30 s (ClientTimeoutInterval): keep them pinging.
+    const pings = setInterval(() => { for (const ws of conns) if (hub && ws.readyState === WebSocket.OPEN) ws.send(`{"type":6}${RS}`) }, 5000)
     for (let i = 0; i < CONNS; i += CONCURRENCY) {
       conns.push(...await Promise.all(Array.from({ length: Math.min(CONCURRENCY, CONNS - i) }, () => open(String(server.port), hub))))
     }
     await sleep(1000)
     const after = await measure(server, cwd, snapshot)
+    clearInterval(pings)
+    const open_ = conns.filter((ws) => ws.readyState === WebSocket.OPEN).length
+    if (open_ !== CONNS) throw new Error(`${CONNS - open_} connections closed before the measurement ended`)
     for (const ws of conns) ws.terminate()
     const heap = new Map<string, { size: number, count: number }>()
     for (const [key, a] of after.heap) {
