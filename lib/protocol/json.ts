@@ -1,5 +1,6 @@
 import type { HubProtocol, MessageReader } from './hub-protocol.js'
 import { MessageType, PING, type Headers, type HubMessage } from './messages.js'
+import { readCommonInvocation } from './json-invocation.js'
 import { ProtocolError } from './protocol-error.js'
 import { readRecords } from './read-records.js'
 import { RECORD_SEPARATOR_CHAR, TextRecordSplitter } from './text-framing.js'
@@ -57,7 +58,13 @@ export function dropPoisonedKeys (key: string, value: unknown): unknown {
   return value
 }
 
-function parseMessage (text: string): HubMessage | undefined {
+/** Reads one record: the clients' usual Invocation by the short cut, anything else in full. */
+export function parseMessage (text: string): HubMessage | undefined {
+  return readCommonInvocation(text, safeJsonParse) ?? parseAnyMessage(text)
+}
+
+/** The general reader: any message, in any key order, with SignalR's error texts. */
+export function parseAnyMessage (text: string): HubMessage | undefined {
   let raw: unknown
   try {
     raw = safeJsonParse(text)

@@ -3,6 +3,7 @@ import { BinaryMessageSplitter, frameBinary } from './binary-framing.js'
 import type { HubProtocol, MessageReader } from './hub-protocol.js'
 import { MessageType, PING, type Headers, type HubMessage } from './messages.js'
 import { ProtocolError } from './protocol-error.js'
+import { readCommonInvocation } from './messagepack-invocation.js'
 import { readRecords } from './read-records.js'
 import { scanMessagePack, SUSPICIOUS_KEY } from './messagepack-scan.js'
 import { inspectOutgoing, inspectOutgoingList, MAX_VALUE_DEPTH } from './values.js'
@@ -134,8 +135,38 @@ function readStreamIds (value: unknown, what: string): string[] | undefined {
   return value.length === 0 ? undefined : value as string[]
 }
 
-function parseMessage (body: Buffer): HubMessage | undefined {
+/** msgpackr's range option, reused: msgpackr reads it at once and keeps nothing. */
+const RANGE = { start: 0, end: 0 }
+/** What `unpackArguments` answers for bytes msgpackr refuses: not an array, so the general reader runs and reports. */
+const UNREADABLE = Symbol('unreadable')
+
+function unpackArguments (body: Buffer, start: number): unknown {
+  RANGE.start = start
+  RANGE.end = body.length
+  try {
+    return unpackr.unpack(body, RANGE)
+  } catch {
+    return UNREADABLE
+  }
+}
+
+/** Reads one body: checked by the scan, then the clients' usual Invocation by the short cut, anything else in full. */
+export function parseMessage (body: Buffer): HubMessage | undefined {
   const flags = scanMessagePack(body, MAX_WIRE_DEPTH)
+  const invocation = readCommonInvocation(body, unpackArguments)
+  if (invocation !== null) {
+    if ((flags & SUSPICIOUS_KEY) !== 0) dropPoisonedKeys(invocation.arguments)
+    return invocation
+  }
+  return readScanned(body, flags)
+}
+
+/** The general reader: any message (the scan already passed), with SignalR's error texts. */
+export function parseAnyMessage (body: Buffer): HubMessage | undefined {
+  return readScanned(body, scanMessagePack(body, MAX_WIRE_DEPTH))
+}
+
+function readScanned (body: Buffer, flags: number): HubMessage | undefined {
   let raw: unknown
   try {
     raw = unpackr.unpack(body)
