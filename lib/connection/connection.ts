@@ -519,6 +519,13 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
     this.write(protocol.encode(message), this.stateful !== null && isTrackable(message))
   }
 
+  /** A one-receiver record the protocol has already framed (a Completion written straight to bytes). */
+  sendEncoded (bytes: Buffer): void {
+    if (this.state !== State.Connected) return
+    this.runtime.stats.sent++
+    this.write(bytes, this.stateful !== null)
+  }
+
   /** Bytes written but not yet delivered: the socket's queue plus, with stateful reconnect, the unacknowledged. */
   get pendingBytes (): number {
     return this.transport.bufferedAmount + (this.stateful !== null ? this.stateful.unackedBytes : 0)

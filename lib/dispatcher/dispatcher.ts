@@ -4,7 +4,7 @@ import { errorText, HubError, withDetail } from '../errors.js'
 import { InvocationContext } from '../hub/caller-context.js'
 import { findMethod, type MethodDescriptor } from '../hub/method-table.js'
 import {
-  MessageType, type CompletionMessage, type HubMessage, type InvocationMessage, type StreamInvocationMessage
+  MessageType, type HubMessage, type InvocationMessage, type StreamInvocationMessage
 } from '../protocol/messages.js'
 import { ProtocolError } from '../protocol/protocol-error.js'
 import { exceedsDepth, tooDeepText } from '../protocol/values.js'
@@ -320,9 +320,11 @@ function completeInvocation (context: InvocationContext, method: MethodDescripto
     }
     result = parsed.data === undefined ? null : parsed.data
   }
-  const completion: CompletionMessage = { type: MessageType.Completion, invocationId, hasResult: true, result }
+  const protocol = connection.protocol!
   try {
-    connection.sendMessage(completion)
+    // Straight to bytes where the protocol can: no Completion object, no string concatenation.
+    if (protocol.encodeResult !== undefined) connection.sendEncoded(protocol.encodeResult(invocationId, result))
+    else connection.sendMessage({ type: MessageType.Completion, invocationId, hasResult: true, result })
   } catch (err) {
     // The result cannot be written (too deep, cyclic, ...): the caller gets an error instead.
     connection.log.error({ err, method: method.name }, 'the result of a hub method could not be serialized')

@@ -27,4 +27,10 @@ export interface HubProtocol {
    * write it into its own frame without an intermediate buffer.
    */
   encodeText? (message: HubMessage): string
+  /**
+   * Optional: the Completion of an invocation that returned `result`, framed,
+   * written straight to bytes without a message object in between. The same
+   * bytes as `encode` of that Completion; throws as `encode` would.
+   */
+  encodeResult? (invocationId: string, result: unknown): Buffer
 }

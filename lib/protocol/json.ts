@@ -3,8 +3,8 @@ import { MessageType, PING, type Headers, type HubMessage } from './messages.js'
 import { readCommonInvocation } from './json-invocation.js'
 import { ProtocolError } from './protocol-error.js'
 import { readRecords } from './read-records.js'
-import { RECORD_SEPARATOR_CHAR, TextRecordSplitter } from './text-framing.js'
-import { inspectOutgoing, inspectOutgoingList } from './values.js'
+import { RECORD_SEPARATOR, RECORD_SEPARATOR_CHAR, TextRecordSplitter } from './text-framing.js'
+import { inspectOutgoing, inspectOutgoingList, isPlainId } from './values.js'
 import { SerializationError } from '../errors.js'
 
 /**
@@ -23,7 +23,37 @@ export const jsonProtocol: HubProtocol = {
   },
   encodeText (message) {
     return stringifyMessage(message) + RECORD_SEPARATOR_CHAR
+  },
+  encodeResult (invocationId, result) {
+    return writeResultCompletion(invocationId, result) ??
+      jsonProtocol.encode({ type: MessageType.Completion, invocationId, hasResult: true, result })
   }
+}
+
+const RESULT_HEAD = Buffer.from('{"type":3,"invocationId":"', 'latin1')
+const RESULT_KEY = Buffer.from('","result":', 'latin1')
+
+/**
+ * `{"type":3,"invocationId":"<id>","result":<json>}` and the separator,
+ * written into one buffer: the result's JSON is the only string made (no
+ * concatenation to flatten). Null when the id needs escaping or the result
+ * has no JSON text (a toJSON answering undefined): `encode` handles those.
+ */
+function writeResultCompletion (invocationId: string, result: unknown): Buffer | null {
+  if (!isPlainId(invocationId)) return null
+  const json = stringifyValue(result) as string | undefined
+  if (typeof json !== 'string') return null
+  const idEnd = RESULT_HEAD.length + invocationId.length
+  const jsonStart = idEnd + RESULT_KEY.length
+  const end = jsonStart + Buffer.byteLength(json, 'utf8')
+  const out = Buffer.allocUnsafe(end + 2)
+  RESULT_HEAD.copy(out, 0)
+  out.write(invocationId, RESULT_HEAD.length, 'latin1')
+  RESULT_KEY.copy(out, idEnd)
+  out.write(json, jsonStart, 'utf8')
+  out[end] = 0x7d // }
+  out[end + 1] = RECORD_SEPARATOR
+  return out
 }
 
 class JsonMessageReader implements MessageReader {

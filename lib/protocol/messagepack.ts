@@ -1,12 +1,12 @@
 import { Packr, Unpackr } from 'msgpackr'
-import { BinaryMessageSplitter, frameBinary } from './binary-framing.js'
+import { BinaryMessageSplitter, frameBinary, lengthPrefixSize, putLengthPrefix } from './binary-framing.js'
 import type { HubProtocol, MessageReader } from './hub-protocol.js'
 import { MessageType, PING, type Headers, type HubMessage } from './messages.js'
 import { ProtocolError } from './protocol-error.js'
 import { readCommonInvocation } from './messagepack-invocation.js'
 import { readRecords } from './read-records.js'
 import { scanMessagePack, SUSPICIOUS_KEY } from './messagepack-scan.js'
-import { inspectOutgoing, inspectOutgoingList, MAX_VALUE_DEPTH } from './values.js'
+import { inspectOutgoing, inspectOutgoingList, isPlainId, MAX_VALUE_DEPTH } from './values.js'
 import { SerializationError } from '../errors.js'
 
 /*
@@ -47,14 +47,44 @@ export const messagePackProtocol: HubProtocol = {
   },
   encode (message) {
     checkValues(message)
-    let body: Buffer
-    try {
-      body = packr.pack(toArray(message))
-    } catch (err) {
-      throw new SerializationError(`The value could not be written as MessagePack: ${(err as Error).message}`)
+    return frameBinary(pack(toArray(message)))
+  },
+  encodeResult (invocationId, result) {
+    // Longer ids would need a wider string header; the clients' counters never get there.
+    if (!isPlainId(invocationId) || invocationId.length > 31) {
+      return messagePackProtocol.encode({ type: MessageType.Completion, invocationId, hasResult: true, result })
     }
-    return frameBinary(body)
+    inspectOutgoing(result)
+    return writeResultCompletion(invocationId, pack(result ?? null))
   }
+}
+
+/** msgpackr's output is a view into its own buffer, overwritten by the next call: copy it before packing again. */
+function pack (value: unknown): Buffer {
+  try {
+    return packr.pack(value)
+  } catch (err) {
+    throw new SerializationError(`The value could not be written as MessagePack: ${(err as Error).message}`)
+  }
+}
+
+/**
+ * `[3, {}, "<id>", 3, <result>]` with its length prefix, in one buffer: the
+ * bytes msgpackr writes for that array (fixarray, empty fixmap, fixstr id),
+ * without making the array. `id` is plain ASCII of at most 31 bytes.
+ */
+function writeResultCompletion (invocationId: string, packed: Buffer): Buffer {
+  const bodyLength = 4 + invocationId.length + 1 + packed.length
+  const out = Buffer.allocUnsafe(lengthPrefixSize(bodyLength) + bodyLength)
+  let at = putLengthPrefix(out, bodyLength)
+  out[at++] = 0x95 // fixarray of 5
+  out[at++] = MessageType.Completion
+  out[at++] = 0x80 // no headers: an empty fixmap
+  out[at++] = 0xa0 | invocationId.length // fixstr
+  at += out.write(invocationId, at, 'latin1')
+  out[at++] = NON_VOID_RESULT
+  packed.copy(out, at)
+  return out
 }
 
 /** The same limits as the JSON writer (values.ts), so both protocols refuse the same values. */

@@ -114,3 +114,16 @@ function tooDeepOutgoing (): never {
 export function tooDeepText (limit: number): string {
   return `The value nests deeper than the maximum depth of ${limit} (maximumMessageDepth).`
 }
+
+/**
+ * Invocation ids the writers copy byte for byte (as the clients make them:
+ * decimal counters): printable ASCII without a quote or backslash, so they
+ * need no escaping in JSON and are the same bytes in UTF-8 and Latin-1.
+ */
+export function isPlainId (id: string): boolean {
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i)
+    if (c < 0x20 || c > 0x7e || c === 0x22 /* " */ || c === 0x5c /* \ */) return false
+  }
+  return true
+}
