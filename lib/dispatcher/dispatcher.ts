@@ -251,8 +251,10 @@ function callHandler (handler: (...args: any[]) => unknown, context: InvocationC
  * readers), or null after sending the error.
  */
 function bindArguments (connection: HubConnection, method: MethodDescriptor, args: unknown[], invocationId: string | undefined): unknown[] | null {
-  const params = new Array<unknown>(method.paramCount)
   const positions = method.streamPositions
+  // Without upload streams the parameters are the wire arguments, validated: the
+  // array is this invocation's own (fresh from the reader), so it is reused.
+  const params = positions.length === 0 ? args : new Array<unknown>(method.paramCount)
   const schemas = method.argSchemas
   const depthLimit = connection.options.maximumMessageDepth
   let wire = 0
