@@ -4,7 +4,7 @@ import { readCommonInvocation } from './json-invocation.js'
 import { ProtocolError } from './protocol-error.js'
 import { readRecords } from './read-records.js'
 import { RECORD_SEPARATOR, RECORD_SEPARATOR_CHAR, TextRecordSplitter } from './text-framing.js'
-import { inspectOutgoing, inspectOutgoingList, isPlainId } from './values.js'
+import { inspectOutgoing, inspectOutgoingList, isPlainId, putLatin1, putUtf8 } from './values.js'
 import { SerializationError } from '../errors.js'
 
 /**
@@ -30,8 +30,8 @@ export const jsonProtocol: HubProtocol = {
   }
 }
 
-const RESULT_HEAD = Buffer.from('{"type":3,"invocationId":"', 'latin1')
-const RESULT_KEY = Buffer.from('","result":', 'latin1')
+const RESULT_HEAD = '{"type":3,"invocationId":"'
+const RESULT_KEY = '","result":'
 
 /**
  * `{"type":3,"invocationId":"<id>","result":<json>}` and the separator,
@@ -47,10 +47,10 @@ function writeResultCompletion (invocationId: string, result: unknown): Buffer |
   const jsonStart = idEnd + RESULT_KEY.length
   const end = jsonStart + Buffer.byteLength(json, 'utf8')
   const out = Buffer.allocUnsafe(end + 2)
-  RESULT_HEAD.copy(out, 0)
-  out.write(invocationId, RESULT_HEAD.length, 'latin1')
-  RESULT_KEY.copy(out, idEnd)
-  out.write(json, jsonStart, 'utf8')
+  putLatin1(out, RESULT_HEAD, 0)
+  putLatin1(out, invocationId, RESULT_HEAD.length)
+  putLatin1(out, RESULT_KEY, idEnd)
+  putUtf8(out, json, jsonStart)
   out[end] = 0x7d // }
   out[end + 1] = RECORD_SEPARATOR
   return out

@@ -6,7 +6,7 @@ import { ProtocolError } from './protocol-error.js'
 import { readCommonInvocation } from './messagepack-invocation.js'
 import { readRecords } from './read-records.js'
 import { scanMessagePack, SUSPICIOUS_KEY } from './messagepack-scan.js'
-import { inspectOutgoing, inspectOutgoingList, isPlainId, MAX_VALUE_DEPTH } from './values.js'
+import { inspectOutgoing, inspectOutgoingList, isPlainId, MAX_VALUE_DEPTH, putLatin1 } from './values.js'
 import { SerializationError } from '../errors.js'
 
 /*
@@ -81,9 +81,9 @@ function writeResultCompletion (invocationId: string, packed: Buffer): Buffer {
   out[at++] = MessageType.Completion
   out[at++] = 0x80 // no headers: an empty fixmap
   out[at++] = 0xa0 | invocationId.length // fixstr
-  at += out.write(invocationId, at, 'latin1')
+  at += putLatin1(out, invocationId, at)
   out[at++] = NON_VOID_RESULT
-  packed.copy(out, at)
+  out.set(packed, at)
   return out
 }
 

@@ -127,3 +127,19 @@ export function isPlainId (id: string): boolean {
   }
   return true
 }
+
+/** Buffer's own string writers, without `write`'s argument handling (worth it on per-message paths). */
+interface DirectWrites {
+  latin1Write (text: string, offset: number): number
+  utf8Write (text: string, offset: number): number
+}
+
+/** Writes `text` (plain ASCII or Latin-1) at `offset`; returns the bytes written. */
+export function putLatin1 (out: Buffer, text: string, offset: number): number {
+  return (out as Buffer & DirectWrites).latin1Write(text, offset)
+}
+
+/** Writes `text` as UTF-8 at `offset` (`out` has room for all of it); returns the bytes written. */
+export function putUtf8 (out: Buffer, text: string, offset: number): number {
+  return (out as Buffer & DirectWrites).utf8Write(text, offset)
+}
