@@ -128,6 +128,13 @@ export class HubConnection extends HubHandler implements InvocationTarget {
     }
   }
 
+  /** A one-receiver record the protocol has already framed (a Completion written straight to bytes). */
+  sendEncoded (bytes: Buffer): void {
+    if (this.state !== CONNECTED) return
+    this.route.runtime.stats.sent++
+    this.write(bytes, this.tracksWrites)
+  }
+
   drained (): Promise<void> | null {
     return this.shouldWait && this.isConnected ? this.waitForDrain() : null
   }

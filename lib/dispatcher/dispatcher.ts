@@ -4,7 +4,7 @@ import { InvocationContext } from '../hub/caller-context.js'
 import type { InvocationTarget } from './invocation-target.js'
 import { findMethod, type MethodDescriptor } from '../hub/method-table.js'
 import {
-  MessageType, type CompletionMessage, type HubMessage, type InvocationMessage, type StreamInvocationMessage
+  MessageType, type HubMessage, type InvocationMessage, type StreamInvocationMessage
 } from '../protocol/messages.js'
 import { ProtocolError } from '../protocol/protocol-error.js'
 import { exceedsDepth, tooDeepText } from '../protocol/values.js'
@@ -251,8 +251,10 @@ function callHandler (handler: (...args: any[]) => unknown, context: InvocationC
  * readers), or null after sending the error.
  */
 function bindArguments (connection: InvocationTarget, method: MethodDescriptor, args: unknown[], invocationId: string | undefined): unknown[] | null {
-  const params = new Array<unknown>(method.paramCount)
   const positions = method.streamPositions
+  // Without upload streams the parameters are the wire arguments, validated: the
+  // array is this invocation's own (fresh from the reader), so it is reused.
+  const params = positions.length === 0 ? args : new Array<unknown>(method.paramCount)
   const schemas = method.argSchemas
   const depthLimit = connection.options.maximumMessageDepth
   let wire = 0
@@ -319,9 +321,11 @@ function completeInvocation (context: InvocationContext, method: MethodDescripto
     }
     result = parsed.data === undefined ? null : parsed.data
   }
-  const completion: CompletionMessage = { type: MessageType.Completion, invocationId, hasResult: true, result }
+  const protocol = connection.protocol!
   try {
-    connection.sendMessage(completion)
+    // Straight to bytes where the protocol can: no Completion object, no string concatenation.
+    if (protocol.encodeResult !== undefined) connection.sendEncoded(protocol.encodeResult(invocationId, result))
+    else connection.sendMessage({ type: MessageType.Completion, invocationId, hasResult: true, result })
   } catch (err) {
     // The result cannot be written (too deep, cyclic, ...): the caller gets an error instead.
     connection.log.error({ err, method: method.name }, 'the result of a hub method could not be serialized')

@@ -3,6 +3,7 @@ import type { HubRuntime } from '../hub/hub-runtime.js'
 import type { MethodDescriptor } from '../hub/method-table.js'
 import type { SerializedMessage } from '../lifetime/serialized-message.js'
 import type { ResolvedHubOptions } from '../options.js'
+import type { HubProtocol } from '../protocol/hub-protocol.js'
 import type { HubMessage } from '../protocol/messages.js'
 import type { ConnectionTelemetry } from '../telemetry.js'
 import type { ClientResults } from './client-results.js'
@@ -28,6 +29,8 @@ export interface InvocationTarget {
   readonly runtime: HubRuntime
   readonly options: ResolvedHubOptions
   readonly log: FastifyBaseLogger
+  /** The protocol the handshake chose (set before any invocation runs). */
+  readonly protocol: HubProtocol | null
   /** The connection's span, the parent of invocation spans. */
   readonly telemetry: ConnectionTelemetry | null
   readonly isClosed: boolean
@@ -63,6 +66,8 @@ export interface InvocationTarget {
   clock (): number
   sendMessage (message: HubMessage): void
   sendSerialized (message: SerializedMessage): void
+  /** A one-receiver record the protocol has already framed. */
+  sendEncoded (bytes: Buffer): void
   invokeClient (method: string, args: unknown[]): Promise<unknown>
   onClientClose (error: string | undefined): void
   closeWithError (err: unknown): void

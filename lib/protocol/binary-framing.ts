@@ -7,23 +7,34 @@ const MAX_LENGTH = 0x7fffffff
 
 /** The VarInt length prefix of a binary message: 7 bits a byte, low group first. */
 export function writeLengthPrefix (length: number): Buffer {
-  const bytes: number[] = []
+  const out = Buffer.allocUnsafe(lengthPrefixSize(length))
+  putLengthPrefix(out, length)
+  return out
+}
+
+/** How many bytes the VarInt prefix of `length` takes. */
+export function lengthPrefixSize (length: number): number {
+  let size = 1
+  for (let rest = Math.floor(length / 128); rest > 0; rest = Math.floor(rest / 128)) size++
+  return size
+}
+
+/** Writes the VarInt prefix of `length` at the start of `out`; returns where the body starts. */
+export function putLengthPrefix (out: Buffer, length: number): number {
+  let at = 0
   let rest = length
-  do {
-    let byte = rest & 0x7f
+  while (rest >= 128) {
+    out[at++] = (rest % 128) | 0x80
     rest = Math.floor(rest / 128)
-    if (rest > 0) byte |= 0x80
-    bytes.push(byte)
-  } while (rest > 0)
-  return Buffer.from(bytes)
+  }
+  out[at++] = rest
+  return at
 }
 
 /** Prefixes `payload` with its length in one buffer. */
 export function frameBinary (payload: Uint8Array): Buffer {
-  const prefix = writeLengthPrefix(payload.length)
-  const out = Buffer.allocUnsafe(prefix.length + payload.length)
-  prefix.copy(out, 0)
-  out.set(payload, prefix.length)
+  const out = Buffer.allocUnsafe(lengthPrefixSize(payload.length) + payload.length)
+  out.set(payload, putLengthPrefix(out, payload.length))
   return out
 }
 

@@ -60,6 +60,13 @@ export interface HubProtocolDefinition<R = string | Buffer> {
    * transport can put in its own frame without an intermediate buffer.
    */
   writeText? (message: HubMessage): string
+  /**
+   * Optional fast path: the Completion of an invocation whose method returned
+   * `result`, framed, written straight to bytes without a message object in
+   * between. Must give the same bytes as `write` of that Completion, and throw
+   * where `write` would.
+   */
+  writeResult? (invocationId: string, result: unknown): Buffer
 }
 
 /** Turns one connection's inbound bytes into messages. Stateful: keeps partial records. */
@@ -89,4 +96,6 @@ export interface HubProtocol {
   encode (message: HubMessage): Buffer
   /** Present when the definition has `writeText`. */
   readonly encodeText: ((message: HubMessage) => string) | undefined
+  /** Present when the definition has `writeResult`. */
+  readonly encodeResult: ((invocationId: string, result: unknown) => Buffer) | undefined
 }

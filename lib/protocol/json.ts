@@ -1,9 +1,10 @@
 import type { HubProtocolDefinition } from './hub-protocol.js'
 import { MessageType, PING, type Headers, type HubMessage } from './messages.js'
+import { readCommonInvocation } from './json-invocation.js'
 import { ProtocolError } from './protocol-error.js'
 import { registerProtocol } from './registry.js'
-import { RECORD_SEPARATOR_CHAR, recordSeparatorFraming } from './text-framing.js'
-import { inspectOutgoing, inspectOutgoingList } from './values.js'
+import { RECORD_SEPARATOR, RECORD_SEPARATOR_CHAR, recordSeparatorFraming } from './text-framing.js'
+import { inspectOutgoing, inspectOutgoingList, isPlainId, putLatin1, putUtf8 } from './values.js'
 import { SerializationError } from '../errors.js'
 
 /**
@@ -21,10 +22,40 @@ export const jsonHubProtocol: HubProtocolDefinition<string> = Object.freeze({
   },
   writeText (message: HubMessage) {
     return stringifyMessage(message) + RECORD_SEPARATOR_CHAR
+  },
+  writeResult (invocationId: string, result: unknown) {
+    return writeResultCompletion(invocationId, result) ??
+      jsonHubProtocol.write({ type: MessageType.Completion, invocationId, hasResult: true, result })
   }
 })
 
 export const jsonProtocol = registerProtocol(jsonHubProtocol)
+
+const RESULT_HEAD = '{"type":3,"invocationId":"'
+const RESULT_KEY = '","result":'
+
+/**
+ * `{"type":3,"invocationId":"<id>","result":<json>}` and the separator,
+ * written into one buffer: the result's JSON is the only string made (no
+ * concatenation to flatten). Null when the id needs escaping or the result
+ * has no JSON text (a toJSON answering undefined): `encode` handles those.
+ */
+function writeResultCompletion (invocationId: string, result: unknown): Buffer | null {
+  if (!isPlainId(invocationId)) return null
+  const json = stringifyValue(result) as string | undefined
+  if (typeof json !== 'string') return null
+  const idEnd = RESULT_HEAD.length + invocationId.length
+  const jsonStart = idEnd + RESULT_KEY.length
+  const end = jsonStart + Buffer.byteLength(json, 'utf8')
+  const out = Buffer.allocUnsafe(end + 2)
+  putLatin1(out, RESULT_HEAD, 0)
+  putLatin1(out, invocationId, RESULT_HEAD.length)
+  putLatin1(out, RESULT_KEY, idEnd)
+  putUtf8(out, json, jsonStart)
+  out[end] = 0x7d // }
+  out[end + 1] = RECORD_SEPARATOR
+  return out
+}
 
 /** Parses JSON without letting `__proto__` / `constructor.prototype` keys through. */
 export function safeJsonParse (text: string): unknown {
@@ -45,7 +76,13 @@ export function dropPoisonedKeys (key: string, value: unknown): unknown {
   return value
 }
 
-function parseMessage (text: string): HubMessage | undefined {
+/** Reads one record: the clients' usual Invocation by the short cut, anything else in full. */
+export function parseMessage (text: string): HubMessage | undefined {
+  return readCommonInvocation(text, safeJsonParse) ?? parseAnyMessage(text)
+}
+
+/** The general reader: any message, in any key order, with SignalR's error texts. */
+export function parseAnyMessage (text: string): HubMessage | undefined {
   let raw: unknown
   try {
     raw = safeJsonParse(text)

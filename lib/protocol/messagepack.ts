@@ -1,11 +1,12 @@
 import { Packr, Unpackr } from 'msgpackr'
-import { frameBinary, lengthPrefixFraming } from './binary-framing.js'
+import { frameBinary, lengthPrefixFraming, lengthPrefixSize, putLengthPrefix } from './binary-framing.js'
 import type { HubProtocolDefinition } from './hub-protocol.js'
 import { MessageType, PING, type Headers, type HubMessage } from './messages.js'
 import { ProtocolError } from './protocol-error.js'
+import { readCommonInvocation } from './messagepack-invocation.js'
 import { registerProtocol } from './registry.js'
 import { scanMessagePack, SUSPICIOUS_KEY } from './messagepack-scan.js'
-import { inspectOutgoing, inspectOutgoingList, MAX_VALUE_DEPTH } from './values.js'
+import { inspectOutgoing, inspectOutgoingList, isPlainId, MAX_VALUE_DEPTH, putLatin1 } from './values.js'
 import { SerializationError } from '../errors.js'
 
 /*
@@ -45,17 +46,47 @@ export const messagePackHubProtocol: HubProtocolDefinition<Buffer> = Object.free
   parse: parseMessage,
   write (message: HubMessage) {
     checkValues(message)
-    let body: Buffer
-    try {
-      body = packr.pack(toArray(message))
-    } catch (err) {
-      throw new SerializationError(`The value could not be written as MessagePack: ${(err as Error).message}`)
+    return frameBinary(pack(toArray(message)))
+  },
+  writeResult (invocationId: string, result: unknown) {
+    // Longer ids would need a wider string header; the clients' counters never get there.
+    if (!isPlainId(invocationId) || invocationId.length > 31) {
+      return messagePackHubProtocol.write({ type: MessageType.Completion, invocationId, hasResult: true, result })
     }
-    return frameBinary(body)
+    inspectOutgoing(result)
+    return writeResultCompletion(invocationId, pack(result ?? null))
   }
 })
 
 export const messagePackProtocol = registerProtocol(messagePackHubProtocol)
+
+/** msgpackr's output is a view into its own buffer, overwritten by the next call: copy it before packing again. */
+function pack (value: unknown): Buffer {
+  try {
+    return packr.pack(value)
+  } catch (err) {
+    throw new SerializationError(`The value could not be written as MessagePack: ${(err as Error).message}`)
+  }
+}
+
+/**
+ * `[3, {}, "<id>", 3, <result>]` with its length prefix, in one buffer: the
+ * bytes msgpackr writes for that array (fixarray, empty fixmap, fixstr id),
+ * without making the array. `id` is plain ASCII of at most 31 bytes.
+ */
+function writeResultCompletion (invocationId: string, packed: Buffer): Buffer {
+  const bodyLength = 4 + invocationId.length + 1 + packed.length
+  const out = Buffer.allocUnsafe(lengthPrefixSize(bodyLength) + bodyLength)
+  let at = putLengthPrefix(out, bodyLength)
+  out[at++] = 0x95 // fixarray of 5
+  out[at++] = MessageType.Completion
+  out[at++] = 0x80 // no headers: an empty fixmap
+  out[at++] = 0xa0 | invocationId.length // fixstr
+  at += putLatin1(out, invocationId, at)
+  out[at++] = NON_VOID_RESULT
+  out.set(packed, at)
+  return out
+}
 
 /** The same limits as the JSON writer (values.ts), so both protocols refuse the same values. */
 function checkValues (m: HubMessage): void {
@@ -122,8 +153,38 @@ function readStreamIds (value: unknown, what: string): string[] | undefined {
   return value.length === 0 ? undefined : value as string[]
 }
 
-function parseMessage (body: Buffer): HubMessage | undefined {
+/** msgpackr's range option, reused: msgpackr reads it at once and keeps nothing. */
+const RANGE = { start: 0, end: 0 }
+/** What `unpackArguments` answers for bytes msgpackr refuses: not an array, so the general reader runs and reports. */
+const UNREADABLE = Symbol('unreadable')
+
+function unpackArguments (body: Buffer, start: number): unknown {
+  RANGE.start = start
+  RANGE.end = body.length
+  try {
+    return unpackr.unpack(body, RANGE)
+  } catch {
+    return UNREADABLE
+  }
+}
+
+/** Reads one body: checked by the scan, then the clients' usual Invocation by the short cut, anything else in full. */
+export function parseMessage (body: Buffer): HubMessage | undefined {
   const flags = scanMessagePack(body, MAX_WIRE_DEPTH)
+  const invocation = readCommonInvocation(body, unpackArguments)
+  if (invocation !== null) {
+    if ((flags & SUSPICIOUS_KEY) !== 0) dropPoisonedKeys(invocation.arguments)
+    return invocation
+  }
+  return readScanned(body, flags)
+}
+
+/** The general reader: any message (the scan already passed), with SignalR's error texts. */
+export function parseAnyMessage (body: Buffer): HubMessage | undefined {
+  return readScanned(body, scanMessagePack(body, MAX_WIRE_DEPTH))
+}
+
+function readScanned (body: Buffer, flags: number): HubMessage | undefined {
   let raw: unknown
   try {
     raw = unpackr.unpack(body)

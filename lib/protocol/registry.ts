@@ -22,6 +22,7 @@ export function definitionError (value: unknown): string | null {
   if (typeof p.parse !== 'function') return `${label} parse(record) must be a function`
   if (typeof p.write !== 'function') return `${label} write(message) must be a function`
   if (p.writeText !== undefined && typeof p.writeText !== 'function') return `${label} writeText, when given, must be a function`
+  if (p.writeResult !== undefined && typeof p.writeResult !== 'function') return `${label} writeResult, when given, must be a function`
   return null
 }
 
@@ -49,6 +50,7 @@ class RegisteredProtocol implements HubProtocol {
   readonly definition: HubProtocolDefinition<unknown>
   readonly encode: (message: HubMessage) => Buffer
   readonly encodeText: ((message: HubMessage) => string) | undefined
+  readonly encodeResult: ((invocationId: string, result: unknown) => Buffer) | undefined
 
   constructor (definition: HubProtocolDefinition<unknown>, slot: number) {
     this.name = definition.name
@@ -60,6 +62,7 @@ class RegisteredProtocol implements HubProtocol {
     // and a send costs no extra JavaScript frame (the benchmarks run the server jitless).
     this.encode = definition.write.bind(definition)
     this.encodeText = definition.writeText?.bind(definition)
+    this.encodeResult = definition.writeResult?.bind(definition)
   }
 
   createReader (maxMessageSize: number | null): MessageReader {

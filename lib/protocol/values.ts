@@ -114,3 +114,32 @@ function tooDeepOutgoing (): never {
 export function tooDeepText (limit: number): string {
   return `The value nests deeper than the maximum depth of ${limit} (maximumMessageDepth).`
 }
+
+/**
+ * Invocation ids the writers copy byte for byte (as the clients make them:
+ * decimal counters): printable ASCII without a quote or backslash, so they
+ * need no escaping in JSON and are the same bytes in UTF-8 and Latin-1.
+ */
+export function isPlainId (id: string): boolean {
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i)
+    if (c < 0x20 || c > 0x7e || c === 0x22 /* " */ || c === 0x5c /* \ */) return false
+  }
+  return true
+}
+
+/** Buffer's own string writers, without `write`'s argument handling (worth it on per-message paths). */
+interface DirectWrites {
+  latin1Write (text: string, offset: number): number
+  utf8Write (text: string, offset: number): number
+}
+
+/** Writes `text` (plain ASCII or Latin-1) at `offset`; returns the bytes written. */
+export function putLatin1 (out: Buffer, text: string, offset: number): number {
+  return (out as Buffer & DirectWrites).latin1Write(text, offset)
+}
+
+/** Writes `text` as UTF-8 at `offset` (`out` has room for all of it); returns the bytes written. */
+export function putUtf8 (out: Buffer, text: string, offset: number): number {
+  return (out as Buffer & DirectWrites).utf8Write(text, offset)
+}

@@ -36,7 +36,8 @@ export function encodeFrame (payload: Buffer, binary: boolean): Buffer {
   const headerLength = headerLengthOf(length)
   const frame = Buffer.allocUnsafe(headerLength + length)
   writeHeader(frame, length, binary)
-  payload.copy(frame, headerLength)
+  // set, not copy: the typed-array builtin, without Buffer#copy's argument handling.
+  frame.set(payload, headerLength)
   return frame
 }
 

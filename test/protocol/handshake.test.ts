@@ -20,7 +20,8 @@ const fakeBinary: HubProtocol = {
   definition: jsonProtocol.definition,
   createReader () { throw new Error('not used by the handshake') },
   encode () { throw new Error('not used by the handshake') },
-  encodeText: undefined
+  encodeText: undefined,
+  encodeResult: undefined
 }
 
 const jsonOnly = resolveProtocols(['json'])
