@@ -105,8 +105,11 @@ export class Monitor {
 
   snapshot (now = Date.now()): MonitorSnapshot {
     const perHub = new Map<HubRuntime, {
-      connections: number, transports: Record<string, number>, protocols: Record<string, number>,
-      groups: Map<string, number>, users: Map<string, number>
+      connections: number,
+      transports: Record<string, number>,
+      protocols: Record<string, number>,
+      groups: Map<string, number>,
+      users: Map<string, number>
     }>()
     for (const runtime of this.runtimes()) {
       if (runtime.definition === this.hub) continue

@@ -86,7 +86,6 @@ export function createNatsBackplane (nc: NatsConnection, options: NatsBackplaneO
 
   const drop = dropCounter(stats, 'nats', () => log)
 
-
   function nextReconnect (): Promise<void> {
     if (reconnected === null) {
       let resolve!: () => void

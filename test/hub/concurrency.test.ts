@@ -6,7 +6,6 @@ import { deferred, type Deferred } from '../helpers/deferred.js'
 import { connect } from '../helpers/clients.js'
 import { rawConnect, type RawRecord } from '../helpers/raw.js'
 
-
 /**
  * `Hold(name)` logs its start, waits until the test releases `name`, logs its
  * end and returns the name. The log shows which invocations overlapped.

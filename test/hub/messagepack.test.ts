@@ -5,14 +5,16 @@ import { defineHub } from '../../lib/index.js'
 import { startApp } from '../helpers/app.js'
 import { signalR } from '../helpers/clients.js'
 
-const hub = defineHub({ methods: {
-  Echo: { args: [z.any()], handler: (h, v) => v },
-  Nothing: { args: [], handler () {} },
-  Bytes: { args: [], handler: () => new Uint8Array([1, 2, 3]) },
-  When: { args: [], handler: () => new Date(1700000000123) },
-  Count: { args: [z.number()], stream: true, async *handler (h, n) { for (let i = 0; i < n; i++) yield i } },
-  Bcast: { args: [z.string()], async handler (h, s) { await h.clients.all.send('msg', s, new Uint8Array([9])) } }
-} })
+const hub = defineHub({
+  methods: {
+    Echo: { args: [z.any()], handler: (h, v) => v },
+    Nothing: { args: [], handler () {} },
+    Bytes: { args: [], handler: () => new Uint8Array([1, 2, 3]) },
+    When: { args: [], handler: () => new Date(1700000000123) },
+    Count: { args: [z.number()], stream: true, async * handler (h, n) { for (let i = 0; i < n; i++) yield i } },
+    Bcast: { args: [z.string()], async handler (h, s) { await h.clients.all.send('msg', s, new Uint8Array([9])) } }
+  }
+})
 t.test('msgpack', async (t) => {
   const { baseUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub) })
   const c = new signalR.HubConnectionBuilder().withUrl(`${baseUrl}/hub`, { transport: signalR.HttpTransportType.WebSockets })

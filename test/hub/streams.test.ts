@@ -6,7 +6,6 @@ import { deferred, type Deferred } from '../helpers/deferred.js'
 import { connect, signalR } from '../helpers/clients.js'
 import { rawConnect, type RawRecord } from '../helpers/raw.js'
 
-
 interface StreamOutcome<T> {
   items: T[]
   error?: Error

@@ -253,7 +253,10 @@ t.test('a POST body over the limit is refused with 413 before it is read', async
   const { port } = new URL(url)
   // Announce 8 MiB, send 1 KiB: the answer must come without the rest of the body.
   const request = http.request({
-    host: '127.0.0.1', port: Number(port), method: 'POST', path: `/hub?id=${c.token}`,
+    host: '127.0.0.1',
+    port: Number(port),
+    method: 'POST',
+    path: `/hub?id=${c.token}`,
     headers: { 'content-type': TEXT, 'content-length': String(8 * 1024 * 1024) }
   })
   request.on('error', () => {})
