@@ -10,7 +10,9 @@ export default [
   {
     rules: {
       // `void promise` marks a promise left unawaited on purpose; only the expression form stays banned.
-      'no-void': ['error', { allowAsStatement: true }]
+      'no-void': ['error', { allowAsStatement: true }],
+      // `return this.x ??= make()` is our lazy getter; a logical assignment cannot be misread as a comparison.
+      'no-return-assign': 'off'
     }
   },
   {

@@ -6,6 +6,6 @@ export interface Deferred<T> {
 
 export function deferred<T = void> (): Deferred<T> {
   let resolve!: (value: T) => void
-  const promise = new Promise<T>((r) => { resolve = r })
+  const promise = new Promise<T>((_resolve) => { resolve = _resolve })
   return { promise, resolve }
 }

@@ -31,8 +31,8 @@ t.test('msgpack', async (t) => {
   const items: number[] = []
   await new Promise<void>((resolve, reject) => c.stream('Count', 3).subscribe({ next: (v) => items.push(v as number), complete: resolve, error: reject }))
   t.same(items, [0, 1, 2])
-  const p1 = new Promise((r) => c.on('msg', (...a) => r(a)))
-  const p2 = new Promise((r) => j.on('msg', (...a) => r(a)))
+  const p1 = new Promise((resolve) => c.on('msg', (...a) => resolve(a)))
+  const p2 = new Promise((resolve) => j.on('msg', (...a) => resolve(a)))
   await j.invoke('Bcast', 'hi')
   const [a1, a2] = await Promise.all([p1, p2]) as unknown[][]
   t.equal(a1[0], 'hi'); t.same(Array.from(a1[1] as Uint8Array), [9]); t.same(a2, ['hi', 'CQ=='])
