@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { drainWaitChannel } from '../diagnostics.js'
 import { errorText, HubError, withDetail } from '../errors.js'
 import type { RouteContext } from '../http/route-context.js'
 import type { HubRuntime } from '../hub/hub-runtime.js'
@@ -470,6 +471,7 @@ export class HubConnection implements TransportOwner, LifetimeConnection {
   /** Resolves when the outgoing buffer is below the high-water mark (for stream producers). */
   waitForDrain (): Promise<void> {
     if (this.state === State.Closed) return Promise.resolve()
+    if (drainWaitChannel.hasSubscribers) drainWaitChannel.publish({ connectionId: this.connectionId })
     return new Promise((resolve) => {
       if (this.drainWaiters === null) {
         this.drainWaiters = [resolve]
