@@ -7,7 +7,7 @@ import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack'
 import { defineHub } from '../../lib/index.js'
 import type { HubOptions } from '../../lib/index.js'
 import { startApp } from '../helpers/app.js'
-import { deferred, type Deferred } from '../helpers/deferred.js'
+import { deferredByKey } from '../helpers/deferred.js'
 import { signalR } from '../helpers/clients.js'
 import { frame, handshakeRequest, invocation, negotiateRaw, rawConnect, RS } from '../helpers/raw.js'
 
@@ -28,12 +28,7 @@ t.teardown(() => { diagnostics.unsubscribe('fastify-signalr.long-polling.poll-he
 interface Ended { connectionId: string, error: Error | undefined }
 
 function makeHub () {
-  const ended = new Map<string, Deferred<Ended>>()
-  const endedOf = (id: string): Deferred<Ended> => {
-    let d = ended.get(id)
-    if (d === undefined) ended.set(id, d = deferred<Ended>())
-    return d
-  }
+  const endedOf = deferredByKey<Ended>()
   const hub = defineHub({
     methods: {
       Add: { args: [z.number(), z.number()], handler: (_h, a, b) => a + b },
