@@ -295,8 +295,6 @@ async function startRedis (): Promise<RedisServer> {
 
 // ---------------------------------------------------------------- one run
 
-type Latency = NonNullable<LoadResult['latencyMs']>
-
 interface RunRecord {
   rep: number
   scenario: string

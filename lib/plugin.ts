@@ -19,7 +19,7 @@ import { LocalLifetimeManager } from './lifetime/local.js'
 import type { BackplaneRouting } from './lifetime/channels.js'
 import { ScaledLifetimeManager } from './lifetime/scaled.js'
 import {
-  resolveHubOptions, resolvePluginOptions, type HubOptions, type ResolvedHubOptions, type TransportName
+  resolveHubOptions, resolvePluginOptions, type HubOptions, type TransportName
 } from './options.js'
 import { resolveProtocols } from './protocol/index.js'
 import { loadTelemetry, type BackplaneCounters, type TelemetryOptions } from './telemetry.js'

@@ -1,6 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import t, { type Test } from 'tap'
-import { z } from 'zod'
 import { defineHub } from '../lib/index.js'
 import { startApp } from './helpers/app.js'
 import { buildClient, connect } from './helpers/clients.js'

@@ -1,21 +1,10 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { z } from 'zod'
 import { defineHub, HubError, type Hub } from '../lib/index.js'
 import { startApp } from './helpers/app.js'
+import { deferred } from './helpers/deferred.js'
 import { buildClient, closed, connect } from './helpers/clients.js'
 import { frame, handshakeRequest, invocation, rawConnect } from './helpers/raw.js'
-
-interface Deferred<T> {
-  promise: Promise<T>
-  resolve: (value: T) => void
-}
-
-function deferred<T = void> (): Deferred<T> {
-  let resolve!: (value: T) => void
-  const promise = new Promise<T>((r) => { resolve = r })
-  return { promise, resolve }
-}
 
 interface Disconnect {
   connectionId: string

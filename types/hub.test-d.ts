@@ -97,7 +97,7 @@ defineHub({
     Generator: {
       args: [z.number()],
       stream: true,
-      async *handler (hub, count) {
+      async * handler (hub, count) {
         for (let i = 0; i < count && !hub.signal.aborted; i++) yield i
       }
     },

@@ -29,7 +29,7 @@ const chat = defineHub({
     Counter: {
       args: [z.number().int().min(0), z.number().int().min(0)],
       stream: true,
-      async *handler (hub, count, _delayMs) {
+      async * handler (hub, count, _delayMs) {
         for (let i = 0; i < count && !hub.signal.aborted; i++) yield i
       }
     },

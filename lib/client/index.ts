@@ -113,6 +113,8 @@ function iterate<T> (result: IStreamResult<T>): AsyncIterableIterator<T> {
   })
   const iterator: AsyncIterableIterator<T> = {
     async next () {
+      // `done` is set by the subscriber's callbacks while this loop awaits.
+      // eslint-disable-next-line no-unmodified-loop-condition
       while (items.length === 0 && !done) await new Promise<void>((resolve) => { wake = resolve })
       if (items.length > 0) return { value: items.shift()!, done: false }
       if (failure !== null) throw failure

@@ -23,7 +23,6 @@ export interface ClusterBackplane extends Backplane {
   setLogger (log: FastifyBaseLogger): void
 }
 
-
 interface Waiting {
   resolve (count: number): void
   reject (err: Error): void
@@ -86,7 +85,6 @@ export function clusterBackplane (options: ClusterBackplaneOptions = {}): Cluste
   }
 
   const drop = dropCounter(stats, 'cluster', () => log)
-
 
   /** Sends a request to the primary and resolves with its answer's count. */
   function ask (build: (id: number) => ToPrimary): Promise<number> {

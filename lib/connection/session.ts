@@ -5,6 +5,7 @@ import type { HubRuntime } from '../hub/hub-runtime.js'
 import type { ResolvedHubOptions } from '../options.js'
 import { DETACHED } from '../transports/detached.js'
 import type { Transport, TransportOwner } from '../transports/transport.js'
+import { drainWaitChannel } from '../diagnostics.js'
 
 /** Where a connection is in its life; the session owns the value, the hub layer moves it on. */
 export const HANDSHAKING = 0
@@ -158,6 +159,7 @@ export abstract class HttpSession implements TransportOwner {
   /** Resolves when the outgoing buffer is below the high-water mark (for stream producers). */
   waitForDrain (): Promise<void> {
     if (this.state === CLOSED) return Promise.resolve()
+    if (drainWaitChannel.hasSubscribers) drainWaitChannel.publish({ connectionId: this.connectionId })
     return new Promise((resolve) => {
       if (this.drainWaiters === null) {
         this.drainWaiters = [resolve]

@@ -106,8 +106,11 @@ export class Monitor {
 
   snapshot (now = this.store.clock()): MonitorSnapshot {
     const perHub = new Map<HubRuntime, {
-      connections: number, transports: Record<string, number>, protocols: Record<string, number>,
-      groups: Map<string, number>, users: Map<string, number>
+      connections: number,
+      transports: Record<string, number>,
+      protocols: Record<string, number>,
+      groups: Map<string, number>,
+      users: Map<string, number>
     }>()
     for (const runtime of this.runtimes()) {
       if (runtime.definition === this.hub) continue

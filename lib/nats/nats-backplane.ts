@@ -86,11 +86,10 @@ export function createNatsBackplane (nc: NatsConnection, options: NatsBackplaneO
 
   const drop = dropCounter(stats, 'nats', () => log)
 
-
   function nextReconnect (): Promise<void> {
     if (reconnected === null) {
       let resolve!: () => void
-      const promise = new Promise<void>((r) => { resolve = r })
+      const promise = new Promise<void>((_resolve) => { resolve = _resolve })
       reconnected = { promise, resolve }
     }
     return reconnected.promise

@@ -138,6 +138,8 @@ function fail (what: string): never {
 function readHeaders (value: unknown, what: string): Headers | undefined {
   if (value === null || value === undefined) return undefined
   if (typeof value !== 'object' || Array.isArray(value)) fail(what)
+  // Any key at all? (without allocating Object.keys)
+  // eslint-disable-next-line no-unreachable-loop
   for (const _ in value as object) return value as Headers
   return undefined
 }

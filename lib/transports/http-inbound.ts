@@ -1,4 +1,5 @@
 import type { TransportOwner } from './transport.js'
+import { inboundLeaveChannel, inboundPauseChannel } from '../diagnostics.js'
 
 /**
  * POSTs of one connection that may wait for their turn (bodies unread) behind
@@ -37,6 +38,7 @@ export class HttpInbound {
 
   pause (): void {
     this.paused = true
+    if (inboundPauseChannel.hasSubscribers) inboundPauseChannel.publish({ inbound: this })
   }
 
   /** The connection asked to stop reading (backpressure); what POSTs it still takes is bounded by the allowance. */
@@ -77,10 +79,11 @@ export class HttpInbound {
     if (this.holder === grant) {
       this.holder = null
       this.passTurn()
-      return
+    } else {
+      const index = this.queue.indexOf(grant)
+      if (index !== -1) this.queue.splice(index, 1)
     }
-    const index = this.queue.indexOf(grant)
-    if (index !== -1) this.queue.splice(index, 1)
+    if (inboundLeaveChannel.hasSubscribers) inboundLeaveChannel.publish({ inbound: this })
   }
 
   /** A paused connection that holds its allowance takes nothing more until it resumes. */

@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify'
 import type { TransferFormat } from '../protocol/hub-protocol.js'
+import { pollHeldChannel } from '../diagnostics.js'
 import { HttpTransportBase } from './http-inbound.js'
 import type { Transport } from './transport.js'
 
@@ -81,6 +82,7 @@ export class LongPollingTransport extends HttpTransportBase implements Transport
         this.idleSince = this.clock.now
       }
     })
+    if (pollHeldChannel.hasSubscribers) pollHeldChannel.publish({ transport: this })
     return reply
   }
 

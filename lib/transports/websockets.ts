@@ -239,8 +239,8 @@ export class WebSocketTransport implements Transport {
     if (pending === null || lengths === null || pending.length === 0) return
     const count = pending.length
     const open = !this.closed && this.socket.readyState === 1 /* OPEN */
-    let start = 0
-    while (open && start < count) {
+    let start = open ? 0 : count
+    while (start < count) {
       let end = start + 1
       let length = lengths[start]!
       while (end < count && length + lengths[end]! <= COALESCE_LIMIT) length += lengths[end++]!

@@ -10,7 +10,7 @@ const hub = defineHub({
   methods: {
     Add: { args: [z.number(), z.number()], returns: z.number(), handler: (_h, a, b) => a + b },
     Ping: { args: [z.string()], async handler (h, s) { await h.clients.caller.send('Notify', s) } },
-    Counter: { args: [z.number()], stream: true, async * handler (h, n) { for (let i = 0; i < n && !h.signal.aborted; i++) { yield i; await new Promise((r) => setImmediate(r)) } } },
+    Counter: { args: [z.number()], stream: true, async * handler (h, n) { for (let i = 0; i < n && !h.signal.aborted; i++) { yield i; await new Promise((resolve) => setImmediate(resolve)) } } },
     Concat: { args: [clientStream(z.string())], async handler (_h, items) { let s = ''; for await (const i of items) s += i; return s } },
     Name: { args: [], handler: (h) => h.clients.caller.invoke('GetName') }
   }

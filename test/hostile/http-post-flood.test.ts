@@ -1,3 +1,4 @@
+import diagnostics from 'node:diagnostics_channel'
 import { EventEmitter, once } from 'node:events'
 import { request, type ClientRequest } from 'node:http'
 import t from 'tap'
@@ -5,7 +6,7 @@ import { z } from 'zod'
 import type { HubConnection } from '../../lib/connection/connection.js'
 import { defineHub, type Hub } from '../../lib/index.js'
 import type { HttpTransportBase } from '../../lib/transports/http-inbound.js'
-import { HttpInbound, MAX_WAITING_SENDS, PAUSED_ALLOWANCE } from '../../lib/transports/http-inbound.js'
+import { MAX_WAITING_SENDS, PAUSED_ALLOWANCE } from '../../lib/transports/http-inbound.js'
 import { startApp } from '../helpers/app.js'
 import { deferred } from '../helpers/deferred.js'
 import { handshakeRequest, invocation, negotiateRaw, record } from '../helpers/raw.js'
@@ -25,18 +26,16 @@ function connectionOf (hub: Hub): HubConnection {
   return (hub as unknown as { connection: HubConnection }).connection
 }
 
-/** White-box: tells when a connection pauses reading and when a POST gives up its turn (wrapped for this file). */
+/** Tells when a connection pauses reading and when a POST gives up its turn (the plugin's diagnostics channels, see lib/diagnostics.ts). */
 const inbound = new EventEmitter()
-const { pause, leave } = HttpInbound.prototype
-HttpInbound.prototype.pause = function (this: HttpInbound) {
-  pause.call(this)
-  inbound.emit('paused')
-}
-HttpInbound.prototype.leave = function (this: HttpInbound, grant: () => void) {
-  leave.call(this, grant)
-  inbound.emit('left')
-}
-t.teardown(() => { Object.assign(HttpInbound.prototype, { pause, leave }) })
+const onPause = (): void => { inbound.emit('paused') }
+const onLeave = (): void => { inbound.emit('left') }
+diagnostics.subscribe('fastify-signalr.http.inbound.pause', onPause)
+diagnostics.subscribe('fastify-signalr.http.inbound.leave', onLeave)
+t.teardown(() => {
+  diagnostics.unsubscribe('fastify-signalr.http.inbound.pause', onPause)
+  diagnostics.unsubscribe('fastify-signalr.http.inbound.leave', onLeave)
+})
 
 /** A POST on a socket of its own, as independent clients (or a browser's several connections) would send it. */
 function send (url: string, body: string): { request: ClientRequest, status: Promise<number> } {

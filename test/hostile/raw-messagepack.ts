@@ -14,7 +14,7 @@ export interface RawMessagePackClient {
   readonly closed: Promise<number>
 }
 
-function* bodies (data: Buffer): Generator<Buffer> {
+function * bodies (data: Buffer): Generator<Buffer> {
   let pos = 0
   while (pos < data.length) {
     let length = 0

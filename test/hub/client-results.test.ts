@@ -5,7 +5,6 @@ import { startApp } from '../helpers/app.js'
 import { deferred, type Deferred } from '../helpers/deferred.js'
 import { connect } from '../helpers/clients.js'
 
-
 // A deadlock or a lost rejection would only end at tap's timeout; fail sooner.
 const timeout = 10_000
 

@@ -2,10 +2,9 @@ import t from 'tap'
 import { z } from 'zod'
 import { defineHub } from '../../lib/index.js'
 import { startApp } from '../helpers/app.js'
-import { deferred, type Deferred } from '../helpers/deferred.js'
+import { deferredByKey } from '../helpers/deferred.js'
 import { connect } from '../helpers/clients.js'
 import { rawConnect, type RawRecord } from '../helpers/raw.js'
-
 
 /**
  * `Hold(name)` logs its start, waits until the test releases `name`, logs its
@@ -13,24 +12,16 @@ import { rawConnect, type RawRecord } from '../helpers/raw.js'
  */
 function holdHub () {
   const log: string[] = []
-  const startedBy = new Map<string, Deferred<void>>()
-  const releaseOf = new Map<string, Deferred<void>>()
-  const entry = (map: Map<string, Deferred<void>>, name: string): Deferred<void> => {
-    let d = map.get(name)
-    if (d === undefined) {
-      d = deferred()
-      map.set(name, d)
-    }
-    return d
-  }
+  const startedBy = deferredByKey()
+  const releaseOf = deferredByKey()
   const hub = defineHub({
     methods: {
       Hold: {
         args: [z.string()],
         async handler (_hub, name) {
           log.push(`start:${name}`)
-          entry(startedBy, name).resolve()
-          await entry(releaseOf, name).promise
+          startedBy(name).resolve()
+          await releaseOf(name).promise
           log.push(`end:${name}`)
           return name
         }
@@ -46,8 +37,8 @@ function holdHub () {
   return {
     hub,
     log,
-    started: (name: string) => entry(startedBy, name).promise,
-    release: (name: string) => { entry(releaseOf, name).resolve() }
+    started: (name: string) => startedBy(name).promise,
+    release: (name: string) => { releaseOf(name).resolve() }
   }
 }
 

@@ -1,11 +1,11 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { z } from 'zod'
 import { defineHub } from '../../lib/index.js'
 import type { HubConnection as ServerConnection } from '../../lib/connection/connection.js'
 import { InvocationContext } from '../../lib/hub/caller-context.js'
 import { LocalLifetimeManager } from '../../lib/lifetime/local.js'
 import { startApp } from '../helpers/app.js'
-import { connect, type signalR } from '../helpers/clients.js'
+import { expectDelivery, peer, type Peer } from '../helpers/peers.js'
 
 /**
  * White-box view of the server: each connection (to wait for its disconnect to
@@ -45,51 +45,6 @@ function makeHub (probe: Probe) {
       await hub.groups.add(hub.connectionId, 'lobby')
     }
   })
-}
-
-interface Peer {
-  name: string
-  conn: signalR.HubConnection
-  id: string
-  got: unknown[]
-}
-
-async function peer (t: Test, url: string, name: string): Promise<Peer> {
-  const got: unknown[] = []
-  const conn = await connect(t, url, { before: (c) => { c.on('Msg', (m: unknown) => { got.push(m) }) } })
-  return { name, conn, id: await conn.invoke('WhoAmI') as string, got }
-}
-
-function received (p: Peer, value: string): Promise<void> {
-  return new Promise((resolve) => {
-    const handler = (m: unknown): void => {
-      if (m !== value) return
-      p.conn.off('Msg', handler)
-      resolve()
-    }
-    p.conn.on('Msg', handler)
-  })
-}
-
-let barriers = 0
-
-/**
- * Runs `action`, then a broadcast barrier that every peer must see. Messages
- * on one connection keep their order, so a non-receiver has seen only the barrier.
- */
-async function expectDelivery (
-  t: Test, peers: Peer[], what: string, payload: string, receivers: Peer[], action: () => Promise<unknown>
-): Promise<void> {
-  for (const p of peers) p.got.length = 0
-  await action()
-  const barrier = `barrier-${++barriers}`
-  const all = Promise.all(peers.map((p) => received(p, barrier)))
-  await peers[0]!.conn.invoke('ToAll', barrier)
-  await all
-  for (const p of peers) {
-    const receives = receivers.includes(p)
-    t.same(p.got, receives ? [payload, barrier] : [barrier], `${what}: ${p.name} ${receives ? 'receives one copy' : 'receives nothing'}`)
-  }
 }
 
 function groupIds (probe: Probe, name: string): string[] | undefined {

@@ -4,8 +4,8 @@ import { defineHub, HubError } from '../../lib/index.js'
 import type { Hub } from '../../lib/index.js'
 import { startApp } from '../helpers/app.js'
 import { deferred, type Deferred } from '../helpers/deferred.js'
-import type { signalR } from '../helpers/clients.js'
 import { buildCellClient, connectCell, MATRIX, type Cell, type MatrixClientOptions } from '../helpers/matrix.js'
+import { expectDelivery, type Peer } from '../helpers/peers.js'
 
 // The core behaviour suite, run over every transport x protocol cell the
 // official client can choose. Each cell is one tap subtest named after it, so
@@ -122,14 +122,6 @@ function companions (cell: Cell): Cell[] {
   return out
 }
 
-interface Peer {
-  name: string
-  conn: signalR.HubConnection
-  id: string
-  /** Every `Msg` payload received since the last reset, in order. */
-  got: unknown[]
-}
-
 async function peer (t: Test, url: string, cell: Cell, label: string, options: MatrixClientOptions = {}): Promise<Peer> {
   const conn = buildCellClient(url, cell, options)
   const got: unknown[] = []
@@ -137,40 +129,6 @@ async function peer (t: Test, url: string, cell: Cell, label: string, options: M
   t.teardown(() => conn.stop())
   await conn.start()
   return { name: `${label} (${cell.name})`, conn, id: await conn.invoke('WhoAmI') as string, got }
-}
-
-function receives (p: Peer, value: string): Promise<void> {
-  return new Promise((resolve) => {
-    const handler = (m: unknown): void => {
-      if (m !== value) return
-      p.conn.off('Msg', handler)
-      resolve()
-    }
-    p.conn.on('Msg', handler)
-  })
-}
-
-let barrierCount = 0
-
-/**
- * Runs `action`, then sends a barrier to everyone and waits until each peer
- * has it. Messages on one connection arrive in order, so a peer that shows only
- * the barrier never got `payload`, and a receiver shows `payload` exactly once
- * before it.
- */
-async function expectDelivery (
-  t: Test, peers: Peer[], what: string, payload: string, receivers: Peer[], action: () => Promise<unknown>
-): Promise<void> {
-  for (const p of peers) p.got.length = 0
-  await action()
-  const barrier = `barrier-${++barrierCount}`
-  const everyone = Promise.all(peers.map((p) => receives(p, barrier)))
-  await peers[0]!.conn.invoke('ToAll', barrier)
-  await everyone
-  for (const p of peers) {
-    const expected = receivers.includes(p) ? [payload, barrier] : [barrier]
-    t.same(p.got, expected, `${what}: ${p.name} ${receivers.includes(p) ? 'receives it once' : 'receives nothing'}`)
-  }
 }
 
 function waitFor<T> (register: (resolve: (value: T) => void) => void): Promise<T> {

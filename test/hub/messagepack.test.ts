@@ -5,14 +5,16 @@ import { defineHub } from '../../lib/index.js'
 import { startApp } from '../helpers/app.js'
 import { signalR } from '../helpers/clients.js'
 
-const hub = defineHub({ methods: {
-  Echo: { args: [z.any()], handler: (h, v) => v },
-  Nothing: { args: [], handler () {} },
-  Bytes: { args: [], handler: () => new Uint8Array([1, 2, 3]) },
-  When: { args: [], handler: () => new Date(1700000000123) },
-  Count: { args: [z.number()], stream: true, async *handler (h, n) { for (let i = 0; i < n; i++) yield i } },
-  Bcast: { args: [z.string()], async handler (h, s) { await h.clients.all.send('msg', s, new Uint8Array([9])) } }
-} })
+const hub = defineHub({
+  methods: {
+    Echo: { args: [z.any()], handler: (h, v) => v },
+    Nothing: { args: [], handler () {} },
+    Bytes: { args: [], handler: () => new Uint8Array([1, 2, 3]) },
+    When: { args: [], handler: () => new Date(1700000000123) },
+    Count: { args: [z.number()], stream: true, async * handler (h, n) { for (let i = 0; i < n; i++) yield i } },
+    Bcast: { args: [z.string()], async handler (h, s) { await h.clients.all.send('msg', s, new Uint8Array([9])) } }
+  }
+})
 t.test('msgpack', async (t) => {
   const { baseUrl } = await startApp(t, (app) => { app.mapHub('/hub', hub) })
   const c = new signalR.HubConnectionBuilder().withUrl(`${baseUrl}/hub`, { transport: signalR.HttpTransportType.WebSockets })
@@ -29,8 +31,8 @@ t.test('msgpack', async (t) => {
   const items: number[] = []
   await new Promise<void>((resolve, reject) => c.stream('Count', 3).subscribe({ next: (v) => items.push(v as number), complete: resolve, error: reject }))
   t.same(items, [0, 1, 2])
-  const p1 = new Promise((r) => c.on('msg', (...a) => r(a)))
-  const p2 = new Promise((r) => j.on('msg', (...a) => r(a)))
+  const p1 = new Promise((resolve) => c.on('msg', (...a) => resolve(a)))
+  const p2 = new Promise((resolve) => j.on('msg', (...a) => resolve(a)))
   await j.invoke('Bcast', 'hi')
   const [a1, a2] = await Promise.all([p1, p2]) as unknown[][]
   t.equal(a1[0], 'hi'); t.same(Array.from(a1[1] as Uint8Array), [9]); t.same(a2, ['hi', 'CQ=='])

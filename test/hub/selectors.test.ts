@@ -1,4 +1,4 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { z } from 'zod'
 import { defineHub, SignalRError } from '../../lib/index.js'
 import type { HubConnection as ServerConnection } from '../../lib/connection/connection.js'
@@ -6,7 +6,7 @@ import { InvocationContext } from '../../lib/hub/caller-context.js'
 import type { HubMessage } from '../../lib/protocol/messages.js'
 import { jsonProtocol } from '../../lib/protocol/json.js'
 import { startApp } from '../helpers/app.js'
-import { connect, type ClientOptions, type signalR } from '../helpers/clients.js'
+import { expectDelivery, peer, receives } from '../helpers/peers.js'
 
 const ids = z.array(z.string())
 
@@ -40,53 +40,6 @@ function makeHub (probe: Probe) {
       probe.connections.set(hub.connectionId, hub.connection as ServerConnection)
     }
   })
-}
-
-interface Peer {
-  name: string
-  conn: signalR.HubConnection
-  id: string
-  /** Every `Msg` payload this client received, in order. */
-  got: unknown[]
-}
-
-async function peer (t: Test, url: string, name: string, options: ClientOptions = {}): Promise<Peer> {
-  const got: unknown[] = []
-  const conn = await connect(t, url, { ...options, before: (c) => { c.on('Msg', (m: unknown) => { got.push(m) }) } })
-  return { name, conn, id: await conn.invoke('WhoAmI') as string, got }
-}
-
-function received (p: Peer, value: string): Promise<void> {
-  return new Promise((resolve) => {
-    const handler = (m: unknown): void => {
-      if (m !== value) return
-      p.conn.off('Msg', handler)
-      resolve()
-    }
-    p.conn.on('Msg', handler)
-  })
-}
-
-let barriers = 0
-
-/**
- * Runs `action`, then broadcasts a barrier through `all` and waits until every
- * peer has it. A connection's messages arrive in order, so a peer that must not
- * receive `payload` has seen exactly the barrier, and a receiver `payload` once, then the barrier.
- */
-async function expectDelivery (
-  t: Test, peers: Peer[], what: string, payload: string, receivers: Peer[], action: () => Promise<unknown>
-): Promise<void> {
-  for (const p of peers) p.got.length = 0
-  await action()
-  const barrier = `barrier-${++barriers}`
-  const all = Promise.all(peers.map((p) => received(p, barrier)))
-  await peers[0]!.conn.invoke('ToAll', barrier)
-  await all
-  for (const p of peers) {
-    const receives = receivers.includes(p)
-    t.same(p.got, receives ? [payload, barrier] : [barrier], `${what}: ${p.name} ${receives ? 'receives one copy' : 'receives nothing'}`)
-  }
 }
 
 t.test('every hub selector reaches exactly its connections', async (t) => {
@@ -244,17 +197,17 @@ t.test('a broadcast is serialized once, not once per receiver', async (t) => {
   const encodings = (payload: string): number => encoded.filter((m) =>
     'target' in m && m.target === 'Msg' && 'arguments' in m && m.arguments[0] === payload).length
 
-  const all = Promise.all(peers.map((p) => received(p, 'once-all')))
+  const all = Promise.all(peers.map((p) => receives(p, 'once-all')))
   await peers[3]!.conn.invoke('ToAll', 'once-all')
   await all
   t.equal(encodings('once-all'), 1, 'clients.all to 4 connections: one encode')
 
-  const group = Promise.all(peers.slice(0, 3).map((p) => received(p, 'once-group')))
+  const group = Promise.all(peers.slice(0, 3).map((p) => receives(p, 'once-group')))
   await peers[3]!.conn.invoke('ToGroup', 'g', 'once-group')
   await group
   t.equal(encodings('once-group'), 1, 'group of 3: one encode')
 
-  const others = Promise.all(peers.slice(1).map((p) => received(p, 'once-others')))
+  const others = Promise.all(peers.slice(1).map((p) => receives(p, 'once-others')))
   await peers[0]!.conn.invoke('ToOthers', 'once-others')
   await others
   t.equal(encodings('once-others'), 1, 'others: one encode')

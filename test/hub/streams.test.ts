@@ -2,10 +2,9 @@ import t from 'tap'
 import { z } from 'zod'
 import { clientStream, defineHub, HubError } from '../../lib/index.js'
 import { startApp } from '../helpers/app.js'
-import { deferred, type Deferred } from '../helpers/deferred.js'
+import { deferred } from '../helpers/deferred.js'
 import { connect, signalR } from '../helpers/clients.js'
 import { rawConnect, type RawRecord } from '../helpers/raw.js'
-
 
 interface StreamOutcome<T> {
   items: T[]
@@ -101,6 +100,8 @@ const hub = defineHub({
     First: {
       args: [clientStream(z.string())],
       async handler (_hub, items) {
+        // Returns the first item (and ends the stream early).
+        // eslint-disable-next-line no-unreachable-loop
         for await (const item of items) return item
         return null
       }

@@ -207,4 +207,3 @@ async function runQuickStart (t: Test, dir: string): Promise<void> {
   await exited
   t.pass('the quick start server stopped')
 }
-

@@ -6,7 +6,11 @@ import type { Test } from 'tap'
 import { HUB_PATH, type AskOutcome, type Selector } from '../fixtures/contract-hub.js'
 import type { signalR } from '../helpers/clients.js'
 import { buildCellClient, type Cell, type MatrixClientOptions } from '../helpers/matrix.js'
+import { receives } from '../helpers/peers.js'
 import { rawConnect, invocation } from '../helpers/raw.js'
+
+/** Re-exported for the scale-out tests that import their helpers from here. */
+export { receives }
 
 export interface ClusterServer {
   /** The name the server reports in `Who`. */
@@ -88,18 +92,6 @@ export async function post<T = unknown> (server: ClusterServer, path: string, bo
   })
   if (res.status !== 200) throw new Error(`POST ${path} on ${server.name}: ${res.status} ${await res.text()}`)
   return await res.json() as T
-}
-
-/** Resolves when `peer` receives `value` as a `Msg`. */
-export function receives (peer: Peer, value: string): Promise<void> {
-  return new Promise((resolve) => {
-    const handler = (m: unknown): void => {
-      if (m !== value) return
-      peer.conn.off('Msg', handler)
-      resolve()
-    }
-    peer.conn.on('Msg', handler)
-  })
 }
 
 let barriers = 0

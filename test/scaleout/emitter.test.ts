@@ -49,23 +49,25 @@ const engines: Record<string, (t: Test) => Promise<Engine>> = {
   }
 }
 
-for (const [engine, start] of Object.entries(engines)) t.test(`a worker process sends to hub clients through createHubEmitter (${engine})`, async (t) => {
-  const { servers, env } = await start(t)
-  const A = await connectPeer(t, servers, { name: 'A', server: 0, cell: WS_JSON, user: 'alice' })
-  const B = await connectPeer(t, servers, { name: 'B', server: 1, cell: WS_MSGPACK })
-  const fin = Promise.all([receives(A, 'emit-fin'), receives(B, 'emit-fin')])
+for (const [engine, start] of Object.entries(engines)) {
+  t.test(`a worker process sends to hub clients through createHubEmitter (${engine})`, async (t) => {
+    const { servers, env } = await start(t)
+    const A = await connectPeer(t, servers, { name: 'A', server: 0, cell: WS_JSON, user: 'alice' })
+    const B = await connectPeer(t, servers, { name: 'B', server: 1, cell: WS_MSGPACK })
+    const fin = Promise.all([receives(A, 'emit-fin'), receives(B, 'emit-fin')])
 
-  const { code, stdout, stderr } = await within(runChild({ ...env, A_ID: A.id, B_ID: B.id }),
-    'the worker to finish and exit on its own', 30_000)
-  t.equal(code, 0, `the worker exits on its own after close()${stderr === '' ? '' : `; stderr: ${stderr}`}`)
-  const results = JSON.parse(stdout) as Record<string, unknown>
-  t.same(results.add, { ok: true, value: null }, 'groups.add for a connection on a server')
-  t.same(results.invoke, { ok: true, value: 'B:from-emitter' }, 'a client result from a connection on a server')
-  t.same(results.unknown, { ok: false, error: "Connection 'no-such-connection' does not exist." }, 'an unknown connection fails at once')
-  t.same(results.remove, { ok: true, value: null }, 'groups.remove')
+    const { code, stdout, stderr } = await within(runChild({ ...env, A_ID: A.id, B_ID: B.id }),
+      'the worker to finish and exit on its own', 30_000)
+    t.equal(code, 0, `the worker exits on its own after close()${stderr === '' ? '' : `; stderr: ${stderr}`}`)
+    const results = JSON.parse(stdout) as Record<string, unknown>
+    t.same(results.add, { ok: true, value: null }, 'groups.add for a connection on a server')
+    t.same(results.invoke, { ok: true, value: 'B:from-emitter' }, 'a client result from a connection on a server')
+    t.same(results.unknown, { ok: false, error: "Connection 'no-such-connection' does not exist." }, 'an unknown connection fails at once')
+    t.same(results.remove, { ok: true, value: null }, 'groups.remove')
 
-  await within(fin, 'the last message')
-  t.same(A.got, ['emit-group', 'emit-user', 'emit-all', 'emit-groups', 'emit-fin'],
-    'A (group member, user alice) gets each message once, in order; nothing after its removal from the group')
-  t.same(B.got, ['emit-client', 'emit-all', 'emit-all-except', 'emit-fin'], 'B gets client(id), all and allExcept')
-})
+    await within(fin, 'the last message')
+    t.same(A.got, ['emit-group', 'emit-user', 'emit-all', 'emit-groups', 'emit-fin'],
+      'A (group member, user alice) gets each message once, in order; nothing after its removal from the group')
+    t.same(B.got, ['emit-client', 'emit-all', 'emit-all-except', 'emit-fin'], 'B gets client(id), all and allExcept')
+  })
+}

@@ -116,7 +116,10 @@ t.test('a master killed under load: its shard\'s channels stop, the other shards
   t.same(sendErrors, [], 'no send rejected')
   t.same(unhandled, [], 'no unhandled rejection')
   t.comment(`cluster failover: ${JSON.stringify({
-    sent, killedAt, allReceived: all.length, groupReceived: grp.length,
+    sent,
+killedAt,
+allReceived: all.length,
+groupReceived: grp.length,
     dropped: [s1.backplane.droppedMessages, s2.backplane.droppedMessages],
     subscriberGaps: [s1.backplane.subscriberGaps, s2.backplane.subscriberGaps]
   })}`)

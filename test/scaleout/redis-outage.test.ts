@@ -5,7 +5,7 @@
 import { Writable } from 'node:stream'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { redisBackplane, type RedisBackplane } from '../../lib/redis/index.js'
+import { redisBackplane } from '../../lib/redis/index.js'
 import { contractOptions, mountContract } from '../fixtures/contract-hub.js'
 import { startApp } from '../helpers/app.js'
 import { startRedis } from '../helpers/redis.js'

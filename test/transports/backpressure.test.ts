@@ -1,3 +1,4 @@
+import diagnostics from 'node:diagnostics_channel'
 import { EventEmitter, once } from 'node:events'
 import type { Socket } from 'node:net'
 import { Writable } from 'node:stream'
@@ -6,9 +7,8 @@ import { runInNewContext } from 'node:vm'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { z } from 'zod'
-import type { FastifyInstance } from 'fastify'
 import { defineHub } from '../../lib/index.js'
-import { HubConnection } from '../../lib/connection/connection.js'
+import type { HubConnection } from '../../lib/connection/connection.js'
 import { serverSockets, startApp } from '../helpers/app.js'
 import { deferred } from '../helpers/deferred.js'
 import { handshakeRequest, invocation, record, RS } from '../helpers/raw.js'
@@ -236,16 +236,13 @@ t.test('control: with no effective limit the same run does grow memory (the meas
 })
 
 /**
- * Tells when a connection starts waiting for its transport to drain
- * (white-box: HubConnection.waitForDrain is wrapped for this file).
+ * Tells when a connection starts waiting for its transport to drain (the
+ * plugin's diagnostics channel, see lib/diagnostics.ts).
  */
 const drainWaits = new EventEmitter()
-const originalWaitForDrain = HubConnection.prototype.waitForDrain
-HubConnection.prototype.waitForDrain = function (this: HubConnection) {
-  drainWaits.emit('wait', this)
-  return originalWaitForDrain.call(this)
-}
-t.teardown(() => { HubConnection.prototype.waitForDrain = originalWaitForDrain })
+const onDrainWait = (message: unknown): void => { drainWaits.emit('wait', message) }
+diagnostics.subscribe('fastify-signalr.connection.drain-wait', onDrainWait)
+t.teardown(() => { diagnostics.unsubscribe('fastify-signalr.connection.drain-wait', onDrainWait) })
 
 const ITEM = 'i'.repeat(32 * 1024)
 

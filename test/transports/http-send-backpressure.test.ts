@@ -1,9 +1,10 @@
+import diagnostics from 'node:diagnostics_channel'
 import { EventEmitter, once } from 'node:events'
 import t from 'tap'
 import { z } from 'zod'
 import type { HubConnection } from '../../lib/connection/connection.js'
 import { defineHub, type Hub } from '../../lib/index.js'
-import { HttpInbound, type HttpTransportBase } from '../../lib/transports/http-inbound.js'
+import type { HttpTransportBase } from '../../lib/transports/http-inbound.js'
 import { startApp } from '../helpers/app.js'
 import { connectCell, type Cell } from '../helpers/matrix.js'
 
@@ -12,17 +13,16 @@ import { connectCell, type Cell } from '../helpers/matrix.js'
  * its invocations are slow the connection pauses and the POST waits for its
  * answer: nothing may be lost, reordered or refused.
  *
- * White-box: pausing is observed by wrapping HttpInbound.pause for this file.
+ * Pausing is observed on the plugin's diagnostics channel (lib/diagnostics.ts).
  */
 const pauses = new EventEmitter()
-const originalPause = HttpInbound.prototype.pause
 let pauseCount = 0
-HttpInbound.prototype.pause = function (this: HttpInbound) {
-  originalPause.call(this)
+const onPause = (): void => {
   pauseCount++
   pauses.emit('paused')
 }
-t.teardown(() => { HttpInbound.prototype.pause = originalPause })
+diagnostics.subscribe('fastify-signalr.http.inbound.pause', onPause)
+t.teardown(() => { diagnostics.unsubscribe('fastify-signalr.http.inbound.pause', onPause) })
 
 const COUNT = 200
 /** A few KB per message, so the client's batches make sizeable POST bodies. */

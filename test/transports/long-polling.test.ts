@@ -1,14 +1,13 @@
+import diagnostics from 'node:diagnostics_channel'
 import { EventEmitter, once } from 'node:events'
 import http from 'node:http'
 import t, { type Test } from 'tap'
 import { z } from 'zod'
-import type { FastifyReply } from 'fastify'
 import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack'
 import { defineHub } from '../../lib/index.js'
 import type { HubOptions } from '../../lib/index.js'
-import { LongPollingTransport } from '../../lib/transports/long-polling.js'
 import { startApp } from '../helpers/app.js'
-import { deferred, type Deferred } from '../helpers/deferred.js'
+import { deferredByKey } from '../helpers/deferred.js'
 import { signalR } from '../helpers/clients.js'
 import { frame, handshakeRequest, invocation, negotiateRaw, rawConnect, RS } from '../helpers/raw.js'
 
@@ -17,28 +16,19 @@ const TEXT = 'text/plain;charset=UTF-8'
 const BINARY = 'application/octet-stream'
 
 /**
- * Tells when the server has taken a poll and is holding it (white-box: the
- * transport's poll handler is wrapped for the duration of this file), so a
- * test can produce data strictly after the poll is waiting.
+ * Tells when the server has taken a poll and is holding it (the plugin's
+ * diagnostics channel, see lib/diagnostics.ts), so a test can produce data
+ * strictly after the poll is waiting.
  */
 const polls = new EventEmitter()
-const originalHandlePoll = LongPollingTransport.prototype.handlePoll
-LongPollingTransport.prototype.handlePoll = function (this: LongPollingTransport, reply: FastifyReply, now: number) {
-  const result = originalHandlePoll.call(this, reply, now)
-  if (!reply.sent) polls.emit('held')
-  return result
-}
-t.teardown(() => { LongPollingTransport.prototype.handlePoll = originalHandlePoll })
+const onPollHeld = (): void => { polls.emit('held') }
+diagnostics.subscribe('fastify-signalr.long-polling.poll-held', onPollHeld)
+t.teardown(() => { diagnostics.unsubscribe('fastify-signalr.long-polling.poll-held', onPollHeld) })
 
 interface Ended { connectionId: string, error: Error | undefined }
 
 function makeHub () {
-  const ended = new Map<string, Deferred<Ended>>()
-  const endedOf = (id: string): Deferred<Ended> => {
-    let d = ended.get(id)
-    if (d === undefined) ended.set(id, d = deferred<Ended>())
-    return d
-  }
+  const endedOf = deferredByKey<Ended>()
   const hub = defineHub({
     methods: {
       Add: { args: [z.number(), z.number()], handler: (_h, a, b) => a + b },
@@ -253,7 +243,10 @@ t.test('a POST body over the limit is refused with 413 before it is read', async
   const { port } = new URL(url)
   // Announce 8 MiB, send 1 KiB: the answer must come without the rest of the body.
   const request = http.request({
-    host: '127.0.0.1', port: Number(port), method: 'POST', path: `/hub?id=${c.token}`,
+    host: '127.0.0.1',
+    port: Number(port),
+    method: 'POST',
+    path: `/hub?id=${c.token}`,
     headers: { 'content-type': TEXT, 'content-length': String(8 * 1024 * 1024) }
   })
   request.on('error', () => {})

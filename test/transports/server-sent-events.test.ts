@@ -5,7 +5,7 @@ import { z } from 'zod'
 import { defineHub } from '../../lib/index.js'
 import { formatEvent } from '../../lib/transports/server-sent-events.js'
 import { startApp } from '../helpers/app.js'
-import { deferred, type Deferred } from '../helpers/deferred.js'
+import { deferredByKey } from '../helpers/deferred.js'
 import { frame, handshakeRequest, invocation, negotiateRaw, RS } from '../helpers/raw.js'
 
 const TEXT = 'text/plain;charset=UTF-8'
@@ -15,12 +15,7 @@ interface Ended { error: Error | undefined }
 
 function makeHub () {
   const connected: string[] = []
-  const ended = new Map<string, Deferred<Ended>>()
-  const endedOf = (id: string): Deferred<Ended> => {
-    let d = ended.get(id)
-    if (d === undefined) ended.set(id, d = deferred<Ended>())
-    return d
-  }
+  const endedOf = deferredByKey<Ended>()
   const hub = defineHub({
     methods: {
       Add: { args: [z.number(), z.number()], handler: (_h, a, b) => a + b },

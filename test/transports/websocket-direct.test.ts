@@ -123,6 +123,8 @@ t.test('no direct path when an extension was negotiated (ws then may hold frames
   const client = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: true })
   t.teardown(() => { client.terminate() })
   await once(client, 'open')
+  // `server` is set by the upgrade callback while this loop awaits.
+  // eslint-disable-next-line no-unmodified-loop-condition
   while (server === undefined) await turn()
   t.not(server.extensions, '', 'permessage-deflate was negotiated')
   t.equal(directSocket(server, raw!), null)
@@ -136,6 +138,8 @@ t.test('ws\'s close-frame event is found, so a client close is answered with 100
   const client = new WebSocket(`ws://127.0.0.1:${port}/`)
   t.teardown(() => { client.terminate() })
   await once(client, 'open')
+  // `server` is set by the upgrade callback while this loop awaits.
+  // eslint-disable-next-line no-unmodified-loop-condition
   while (server === undefined) await turn()
   t.equal(answerClientCloseWithNormal(server), true, 'the hook took with the installed ws')
   client.close(4000)

@@ -125,7 +125,9 @@ function clientCall (hub, method, args) {
       el('div', { class: 'buttons' },
         el('button', { type: 'submit', text: 'Reply' }),
         el('button', {
-          type: 'button', class: 'secondary', text: 'Reply with error',
+          type: 'button',
+          class: 'secondary',
+          text: 'Reply with error',
           onclick: () => { reject(new Error('Rejected from the explorer')); done('Answered with an error') }
         })))
     form.addEventListener('submit', (event) => {

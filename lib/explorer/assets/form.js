@@ -270,7 +270,10 @@ export function createField (schema, options) {
         const item = createField(s.items, { label: `Item ${items.length + 1}`, root, depth: depth + 1 })
         const entry = { item, node: null }
         const remove = el('button', {
-          type: 'button', class: 'small', text: 'Remove', 'aria-label': `Remove item from ${label}`,
+          type: 'button',
+          class: 'small',
+          text: 'Remove',
+          'aria-label': `Remove item from ${label}`,
           onclick: () => { items.splice(items.indexOf(entry), 1); entry.node.remove(); renumber() }
         })
         entry.node = el('li', {}, item.element, remove)

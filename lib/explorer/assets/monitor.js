@@ -55,7 +55,10 @@ function render (snapshot) {
     cell(c.id, { class: 'mono' }), cell(c.hub), cell(c.user ?? '–'), cell(c.transport), cell(c.protocol ?? '–'),
     cell(since(c.connectedAt)), cell(c.groups.join(', ') || '–'),
     el('td', {}, el('button', {
-      type: 'button', class: 'small danger', text: 'Close', 'aria-label': `Close connection ${c.id}`,
+      type: 'button',
+      class: 'small danger',
+      text: 'Close',
+      'aria-label': `Close connection ${c.id}`,
       onclick: (event) => closeConnection(c.id, event.target)
     }))))
   // Keep focus on the same control across the re-render, for keyboard users.
