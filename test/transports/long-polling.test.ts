@@ -262,8 +262,11 @@ t.test('a POST body over the limit is refused with 413 before it is read', async
 
 t.test('a client that stops polling is disposed after disconnectTimeout', async (t) => {
   const { url, disconnected } = await start(t, { disconnectTimeout: 200 })
-  const c = await connected(t, url)
+  // Taken before connecting: the last poll ends after this, so a correct server
+  // disposes at least 200 ms later however slow the machine is. Taken after, a
+  // slow connect made the bound fail on a correct server.
   const started = Date.now()
+  const c = await connected(t, url)
   const ended = await disconnected(c.connectionId)
   t.type(ended.error, Error, 'onDisconnected gets an error')
   t.match(ended.error?.message, /stopped polling/)
