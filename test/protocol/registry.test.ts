@@ -44,7 +44,8 @@ t.test('mistakes in the protocols option fail at register, naming the protocol a
     ['no framing', [{ ...valid, framing: undefined }], /protocol 'plain': framing must be an object with createSplitter/],
     ['no parse', [{ ...valid, parse: 'x' }], /protocol 'plain': parse\(record\) must be a function/],
     ['no write', [{ ...valid, write: undefined }], /protocol 'plain': write\(message\) must be a function/],
-    ['a bad writeText', [{ ...valid, writeText: 1 }], /protocol 'plain': writeText, when given, must be a function/]
+    ['a bad writeText', [{ ...valid, writeText: 1 }], /protocol 'plain': writeText, when given, must be a function/],
+    ['a bad writeResult', [{ ...valid, writeResult: 'x' }], /protocol 'plain': writeResult, when given, must be a function/]
   ]
   for (const [what, protocols, message] of cases) {
     const err = await registerError(protocols)
