@@ -1,13 +1,15 @@
 // The NATS backplane on its own, against a private nats-server.
-import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { Writable } from 'node:stream'
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node'
+import Fastify, { type FastifyBaseLogger } from 'fastify'
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
-import { channelToSubject, natsBackplane, subjectToChannel } from '../../lib/nats/index.js'
+import { channelToSubject, natsBackplane, subjectToChannel, type NatsBackplane } from '../../lib/nats/index.js'
 import { startNats } from '../helpers/nats.js'
 import { within } from './contract.js'
 
-async function client (t: Test, url: string): Promise<NatsConnection> {
-  const nc = await connect({ servers: url })
+async function client (t: Test, url: string, options: ConnectionOptions = {}): Promise<NatsConnection> {
+  const nc = await connect({ ...options, servers: url })
   t.teardown(async () => { if (!nc.isClosed()) await nc.close() })
   return nc
 }
@@ -123,5 +125,142 @@ t.test('against a nats-server', async (t) => {
     t.equal(backplane.stats.dropped, 1, 'counted as dropped')
     t.equal(backplane.stats.published, 0)
     await t.rejects(backplane.publishCounted('hub:bus', Buffer.from('x')), /not connected|closed/i)
+  })
+})
+
+/** A Fastify logger at `warn` whose lines land in `lines`, for the backplane's `log` option. */
+function capturedLog (lines: string[]): FastifyBaseLogger {
+  const stream = new Writable({ write (chunk: Buffer, _encoding, callback) { lines.push(chunk.toString('utf8')); callback() } })
+  return Fastify({ logger: { level: 'warn', stream } }).log
+}
+
+/** Publishes with `backplane` until it counts a drop: it has seen the connection go down. */
+async function untilDropping (backplane: NatsBackplane): Promise<void> {
+  await within(new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      backplane.publish('hub:probe', Buffer.from('probe'))
+      if (backplane.stats.dropped === 0) return
+      clearInterval(timer)
+      resolve()
+    }, 20)
+  }), 'the backplane to see the outage')
+}
+
+t.test('nats-server restarted on the same port', async (t) => {
+  const server = await startNats(t)
+  const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 50 })
+  t.teardown(() => nc.close())
+  const backplane = natsBackplane({ nats: nc })
+  t.teardown(() => backplane.close())
+  const before = collector()
+  await backplane.subscribe('hub:before', before.take)
+
+  await server.stop()
+  await untilDropping(backplane)
+  const during = collector()
+  let settled = false
+  const subscribed = backplane.subscribe('hub:during', during.take)
+  subscribed.then(() => { settled = true }, () => { settled = true })
+  await t.rejects(backplane.publishCounted('hub:before', Buffer.from('x')), /not connected/, 'a request during the outage rejects at once')
+  t.equal(settled, false, 'a subscribe during the outage waits for NATS')
+
+  await server.restart()
+  await within(subscribed, 'the subscribe made during the outage')
+  t.pass('it resolves once nats.js has reconnected')
+  const other = natsBackplane({ nats: await client(t, server.url) })
+  t.teardown(() => other.close())
+  t.equal(await other.publishCounted('hub:during', Buffer.from('to during')), 1, 'the channel subscribed during the outage has its subscriber')
+  t.equal(await other.publishCounted('hub:before', Buffer.from('to before')), 1, 'the channel subscribed before it was resubscribed')
+  await within(Promise.all([during.next(1), before.next(1)]), 'both payloads')
+  t.same([during.got, before.got], [['to during'], ['to before']])
+})
+
+t.test('a connection that gives up reconnecting ends a pending subscribe', async (t) => {
+  const server = await startNats(t)
+  const nc = await connect({ servers: server.url, maxReconnectAttempts: 2, reconnectTimeWait: 50 })
+  t.teardown(async () => { if (!nc.isClosed()) await nc.close() })
+  const backplane = natsBackplane({ nats: nc })
+  t.teardown(() => backplane.close())
+  await server.stop()
+  await untilDropping(backplane)
+  await t.rejects(within(backplane.subscribe('hub:late', () => {}), 'the subscribe to settle'), /NATS connection is closed/,
+    'it rejects once nats.js closes the connection, instead of waiting forever')
+  t.equal(nc.isClosed(), true)
+  await backplane.unsubscribe('hub:late')
+  t.pass('unsubscribing a channel of the closed connection resolves')
+  await t.rejects(backplane.subscribe('hub:later', () => {}), /closed/i, 'so does a later subscribe, at once')
+})
+
+t.test('against a nats-server: edges of the backplane API', async (t) => {
+  const server = await startNats(t)
+
+  t.test('after close: subscribe rejects, unsubscribe of an unknown channel is a no-op', async (t) => {
+    const backplane = natsBackplane({ nats: await client(t, server.url) })
+    await backplane.unsubscribe('hub:never-subscribed')
+    t.pass('unsubscribing a channel never subscribed resolves')
+    await backplane.close()
+    await t.rejects(backplane.subscribe('hub:bus', () => {}), /NATS backplane is closed/)
+  })
+
+  t.test('subscribing a channel again replaces its handler: one subscription, one delivery', async (t) => {
+    const backplane = natsBackplane({ nats: await client(t, server.url) })
+    const other = natsBackplane({ nats: await client(t, server.url) })
+    t.teardown(() => Promise.all([backplane.close(), other.close()]))
+    const first = collector()
+    const second = collector()
+    await backplane.subscribe('hub:again', first.take)
+    await backplane.subscribe('hub:again', second.take)
+    t.equal(await other.publishCounted('hub:again', Buffer.from('once')), 1)
+    other.publish('hub:again', Buffer.from('twice'))
+    t.equal(await other.publishCounted('hub:again', Buffer.from('marker')), 1)
+    await within(second.next(3), 'the payloads')
+    t.same(second.got, ['once', 'twice', 'marker'], 'the new handler gets each payload once')
+    t.same(first.got, [], 'the replaced handler gets nothing')
+    await backplane.unsubscribe('hub:again')
+    t.equal(await other.publishCounted('hub:again', Buffer.from('x')), 0, 'one unsubscribe releases it')
+  })
+
+  t.test('a handler that throws is logged and the next messages still arrive', async (t) => {
+    const lines: string[] = []
+    const backplane = natsBackplane({ nats: await client(t, server.url), log: capturedLog(lines) })
+    const other = natsBackplane({ nats: await client(t, server.url) })
+    t.teardown(() => Promise.all([backplane.close(), other.close()]))
+    const got = collector()
+    await backplane.subscribe('hub:picky', (payload) => {
+      if (payload.toString('utf8') === 'bad') throw new Error('cannot handle this one')
+      got.take(payload)
+    })
+    other.publish('hub:picky', Buffer.from('bad'))
+    other.publish('hub:picky', Buffer.from('good'))
+    await within(got.next(1), 'the good payload')
+    t.same(got.got, ['good'])
+    t.equal(backplane.stats.received, 2)
+    t.ok(lines.some((line) => line.includes('a message could not be handled') && line.includes('cannot handle this one')),
+      'the failure is logged with its error')
+  })
+
+  t.test('a payload above the server\'s max_payload: publish drops it and says why, publishCounted rejects', async (t) => {
+    const lines: string[] = []
+    const nc = await client(t, server.url)
+    const backplane = natsBackplane({ nats: nc, log: capturedLog(lines) })
+    t.teardown(() => backplane.close())
+    const huge = Buffer.alloc(nc.info!.max_payload + 1, 'x')
+    backplane.publish('hub:bus', huge)
+    t.same([backplane.stats.dropped, backplane.stats.published], [1, 0], 'counted as dropped, not as published')
+    t.ok(lines.some((line) => line.includes('cannot publish') && line.includes('max_payload')), 'the warning carries the reason')
+    await t.rejects(backplane.publishCounted('hub:bus', huge), /max_payload/)
+    backplane.publish('hub:bus', Buffer.from('small'))
+    t.equal(backplane.stats.published, 2, 'the connection is still usable (the failed request counted as published)')
+  })
+
+  t.test('publishCounted rejects when a subscriber never acknowledges', async (t) => {
+    const nc = await client(t, server.url)
+    const backplane = natsBackplane({ nats: nc, requestTimeout: 100 })
+    t.teardown(() => backplane.close())
+    // Another service on the subject: it gets the request and answers nothing.
+    const silent = await client(t, server.url)
+    silent.subscribe(backplane.subjectFor('hub:silent'), { callback: () => {} })
+    await silent.flush()
+    await t.rejects(within(backplane.publishCounted('hub:silent', Buffer.from('x')), 'the request to end'), /timeout/i)
   })
 })
