@@ -31,6 +31,8 @@ const EMPTY = new Uint8Array(0)
 interface Entry {
   subscription: Subscription
   onMessage: (payload: Buffer) => void
+  /** Why the server ended this subscription (a permissions violation); nats.js has dropped it. */
+  refused?: unknown
 }
 
 function isNoResponders (err: unknown): boolean {
@@ -161,23 +163,29 @@ export function createNatsBackplane (nc: NatsConnection, options: NatsBackplaneO
     },
     async subscribe (channel, onMessage) {
       if (closed) throw new Error('The NATS backplane is closed.')
-      const existing = entries.get(channel)
-      if (existing !== undefined) {
-        existing.onMessage = onMessage
+      let entry = entries.get(channel)
+      if (entry !== undefined) {
+        entry.onMessage = onMessage
       } else {
-        const entry = { onMessage } as Entry
-        entry.subscription = nc.subscribe(channelToSubject(prefix, channel), {
+        const created = { onMessage } as Entry
+        created.subscription = nc.subscribe(channelToSubject(prefix, channel), {
           callback: (err, msg) => {
             if (err !== null) {
               log?.warn({ err, channel }, 'nats backplane subscription failed')
+              // nats.js has dropped the subscription: forget it, so that the next subscribe asks NATS again.
+              created.refused = err
+              if (entries.get(channel) === created) entries.delete(channel)
               return
             }
-            deliver(entry, msg)
+            deliver(created, msg)
           }
         })
+        entry = created
         entries.set(channel, entry)
       }
       await confirm()
+      // The server answers a SUB it refuses with -ERR before the PONG that confirms it.
+      if (entry.refused !== undefined) throw entry.refused
     },
     async unsubscribe (channel) {
       const entry = entries.get(channel)

@@ -1,4 +1,7 @@
 import { existsSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Test } from 'tap'
 import { firstLineStartsWith, startDaemon, type Daemon } from './daemon.js'
 
@@ -10,12 +13,24 @@ export interface NatsServer extends Daemon {
   readonly url: string
 }
 
-/** A private nats-server on a free loopback port, killed by PID in teardown. */
-export async function startNats (t: Test): Promise<NatsServer> {
+/**
+ * A private nats-server on a free loopback port, killed by PID in teardown.
+ * `config` (nats-server configuration text, e.g. an `authorization` block) is
+ * written to a private temporary file; the port and address flags override it.
+ */
+export async function startNats (t: Test, config?: string): Promise<NatsServer> {
+  let configArgs: string[] = []
+  if (config !== undefined) {
+    const dir = await mkdtemp(join(tmpdir(), 'signalr-nats-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    const file = join(dir, 'nats.conf')
+    await writeFile(file, config)
+    configArgs = ['-c', file]
+  }
   const daemon = await startDaemon(t, {
     name: 'nats-server',
     command: NATS_SERVER,
-    args: (port) => ['-a', '127.0.0.1', '-p', String(port)],
+    args: (port) => [...configArgs, '-a', '127.0.0.1', '-p', String(port)],
     // Ready once a client connection receives the server's `INFO {...}` greeting.
     ready: (port) => firstLineStartsWith(port, 'INFO ')
   })

@@ -264,3 +264,25 @@ t.test('against a nats-server: edges of the backplane API', async (t) => {
     await t.rejects(within(backplane.publishCounted('hub:silent', Buffer.from('x')), 'the request to end'), /timeout/i)
   })
 })
+
+t.test('a subscription the NATS account may not make', async (t) => {
+  const server = await startNats(t, `authorization {
+  users = [{ user: app, password: secret, permissions: { subscribe: { deny: ["signalr.hub.denied.>"] } } }]
+}`)
+  const lines: string[] = []
+  const account = { user: 'app', pass: 'secret' }
+  const nc = await client(t, server.url, account)
+  const backplane = natsBackplane({ nats: nc, log: capturedLog(lines) })
+  const other = natsBackplane({ nats: await client(t, server.url, account) })
+  t.teardown(() => Promise.all([backplane.close(), other.close()]))
+
+  await t.rejects(backplane.subscribe('hub:denied:a', () => {}), /Permissions Violation/i,
+    'subscribe rejects with the server\'s refusal instead of resolving to a subscription that receives nothing')
+  t.ok(lines.some((line) => line.includes('subscription failed')), 'and the refusal is logged')
+  await t.rejects(backplane.subscribe('hub:denied:a', () => {}), /Permissions Violation/i, 'asking again asks NATS again')
+  const got = collector()
+  await backplane.subscribe('hub:allowed', got.take)
+  t.equal(await other.publishCounted('hub:allowed', Buffer.from('fine')), 1, 'other subjects still work')
+  await within(got.next(1), 'the allowed payload')
+  t.equal(nc.isClosed(), false, 'the connection stays open')
+})
