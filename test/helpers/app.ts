@@ -36,6 +36,22 @@ export async function startApp (
 }
 
 /**
+ * Builds an app with the plugin that never listens (for `app.signalr.inject`
+ * and `app.inject`), lets `setup` map hubs and routes, and closes it in teardown.
+ */
+export async function unlistenedApp (
+  t: Test,
+  setup: (app: FastifyInstance) => void | Promise<void>,
+  options: SignalRPluginOptions = {}
+): Promise<FastifyInstance> {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(signalr, options)
+  await setup(app)
+  return app
+}
+
+/**
  * The server's open hub WebSockets, each with the port of its client, as the
  * shared ws server's 'connection' event reports them (hubs upgrade with
  * servers of their own, which track no clients). Call before clients connect.

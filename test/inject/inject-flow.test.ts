@@ -1,11 +1,12 @@
 // app.signalr.inject beyond the happy path: the order of invocations the
 // server holds back, a connect the app refuses, the URL it builds, and the
 // typed client's errors in both stream directions.
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { z } from 'zod'
-import signalr, { clientStream, defineHub } from '../../lib/index.js'
+import { clientStream, defineHub } from '../../lib/index.js'
 import { typedHub } from '../../lib/client/index.js'
+import { unlistenedApp } from '../helpers/app.js'
 import { deferred } from '../helpers/deferred.js'
 
 /** What the handlers did, in order; each test starts it empty. */
@@ -47,12 +48,7 @@ async function buildApp (t: Test, setup?: (app: FastifyInstance) => void): Promi
   connectedGate = deferred()
   connectedGate.resolve()
   slowGate = deferred()
-  const app = Fastify()
-  t.teardown(() => app.close())
-  await app.register(signalr, { enableDetailedErrors: true })
-  if (setup !== undefined) setup(app)
-  else app.mapHub('/ordered', ordered)
-  return app
+  return await unlistenedApp(t, setup ?? ((app) => { app.mapHub('/ordered', ordered) }), { enableDetailedErrors: true })
 }
 
 t.test('invocations sent while a handler runs wait, then run in the order they were sent', async (t) => {

@@ -3,6 +3,7 @@ import t, { type Test } from 'tap'
 import { z } from 'zod'
 import signalr, { clientStream, defineHub } from '../../lib/index.js'
 import { typedHub } from '../../lib/client/index.js'
+import { unlistenedApp } from '../helpers/app.js'
 
 const chat = defineHub({
   client: { ReceiveMessage: [z.string(), z.string()], GetName: { args: [], returns: z.string() } },
@@ -31,13 +32,8 @@ const chat = defineHub({
 })
 
 /** An app that never listens: inject must work without a server socket. */
-async function buildApp (t: Test, setup?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
-  const app = Fastify()
-  t.teardown(() => app.close())
-  await app.register(signalr)
-  if (setup !== undefined) setup(app)
-  else app.mapHub('/chat', chat)
-  return app
+function buildApp (t: Test, setup?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
+  return unlistenedApp(t, setup ?? ((app) => { app.mapHub('/chat', chat) }))
 }
 
 t.test('inject connects an official client with no server listening', async (t) => {
