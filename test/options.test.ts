@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { z } from 'zod'
 import signalr, {
-  defineHub, SignalRError, type AnyHubDefinition, type MapHubOptions, type SignalRPluginOptions
+  clientStream, defineHub, SignalRError, type AnyHubDefinition, type MapHubOptions, type SignalRPluginOptions
 } from '../lib/index.js'
 import { startApp } from './helpers/app.js'
 import { connect, nextMessage } from './helpers/clients.js'
@@ -158,6 +158,38 @@ t.test('defineHub rejects bad definitions', async (t) => {
   t.throws(define({ methods: null }), { ...invalid, message: /`methods` must be an object/ })
   t.doesNotThrow(define({ methods: { Send: { args: [z.string()], handler () {} }, SendAll: { args: [], handler () {} } } }),
     'names that differ by more than case are fine')
+})
+
+t.test('defineHub names what is wrong with each part a JavaScript caller may get wrong', async (t) => {
+  const handler = (): void => {}
+  const bad: Array<[string, unknown, string]> = [
+    ['no definition', undefined, 'defineHub: expected a hub definition object'],
+    ['a definition that is a string', 'chat', 'defineHub: expected a hub definition object'],
+    ['an empty name', { name: '', methods: {} }, 'defineHub: `name` must be a non-empty string'],
+    ['a name that is not a string', { name: 7, methods: {} }, 'defineHub: `name` must be a non-empty string'],
+    ['onDisconnected not a function', { methods: {}, onDisconnected: {} }, 'defineHub: `onDisconnected` must be a function'],
+    ['authorize not a function', { methods: {}, authorize: true }, 'defineHub: `authorize` must be a function'],
+    ['hooks null', { methods: {}, hooks: null }, 'defineHub: `hooks` must be an object'],
+    ['a misspelt hook', { methods: {}, hooks: { beforeInvoke: handler } }, "defineHub: unknown hook 'beforeInvoke'"],
+    ['a hook that is not a function', { methods: {}, hooks: { onConnect: 'log' } }, "defineHub: hook 'onConnect' must be a function"],
+    ['client as a list of names', { methods: {}, client: 'ReceiveMessage' }, 'defineHub: `client` must map method names to argument schemas'],
+    ['client null', { methods: {}, client: null }, 'defineHub: `client` must map method names to argument schemas'],
+    ['an empty method name', { methods: { '': { args: [], handler } } }, 'defineHub: a method name must not be empty'],
+    ['a method that is a bare function', { methods: { Send: handler } }, "defineHub: method 'Send' must be an object with args and handler"],
+    ['a method that is null', { methods: { Send: null } }, "defineHub: method 'Send' must be an object with args and handler"],
+    ['a method authorize that is not a function', { methods: { Send: { args: [], handler, authorize: 'admin' } } },
+      "defineHub: method 'Send': `authorize` must be a function"],
+    ['stream as a string', { methods: { Send: { args: [], handler, stream: 'yes' } } }, "defineHub: method 'Send': `stream` must be a boolean"],
+    ['a rate limit without a window', { methods: { Send: { args: [], handler, rateLimit: { max: 5 } } } },
+      "defineHub: method 'Send': `rateLimit` must be { max, timeWindow } with positive integers"]
+  ]
+  for (const [what, definition, message] of bad) {
+    t.throws(() => defineHub(definition as never), { name: 'SignalRError', code: 'SIGNALR_ERR_INVALID_HUB', message }, what)
+  }
+  t.throws(() => clientStream('string' as never), { code: 'SIGNALR_ERR_INVALID_HUB', message: 'clientStream: expected a zod schema for the stream items' },
+    'clientStream without a zod schema')
+  const hooked = defineHub({ name: 'hooked', methods: {}, hooks: { onConnect: handler }, authorize: () => true, onDisconnected: handler })
+  t.equal(hooked.name, 'hooked', 'the same parts, well formed, are taken')
 })
 
 t.test('mapHub rejects a non-hub and a path that is taken', async (t) => {
