@@ -67,6 +67,15 @@ t.test('negotiate version selection', async (t) => {
 
   const caseInsensitive = await negotiateRaw(`${baseUrl}/hub`, 'NegotiateVersion=1')
   t.equal(caseInsensitive.body.negotiateVersion, 1, 'query keys match case-insensitively, as in ASP.NET')
+
+  const negative = await negotiateRaw(`${baseUrl}/hub`, 'negotiateVersion=-1')
+  t.equal(negative.status, 200)
+  t.same(negative.body, { error: "The client requested version '-1', but the server does not support this version." },
+    'a negative version is refused with ASP.NET\'s text')
+
+  const repeated = await negotiateRaw(`${baseUrl}/hub`, 'negotiateVersion=0&negotiateVersion=1')
+  t.equal(repeated.body.negotiateVersion, 0, 'a repeated key: the first value counts')
+  t.notOk('connectionToken' in repeated.body)
 })
 
 t.test('the WebSocket endpoint accepts only the secret token in id=', async (t) => {
