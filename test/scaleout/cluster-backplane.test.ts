@@ -14,7 +14,7 @@ interface BusWorker {
 
 let seq = 0
 
-/** Forks a bus worker and resolves once it is up; killed in teardown. */
+/** Forks a bus worker and resolves once it is up; disconnected (killed if it lingers) in teardown. */
 async function fork (t: Test, env: Record<string, string> = {}): Promise<BusWorker> {
   cluster.setupPrimary({ exec: FIXTURE, execArgv: ['--import', 'tsx'] })
   const worker = cluster.fork(env)
@@ -29,6 +29,9 @@ async function fork (t: Test, env: Record<string, string> = {}): Promise<BusWork
   const up = new Promise((resolve, reject) => { waiting.set(0, { resolve, reject }) })
   const gone = new Promise<void>((resolve) => { worker.once('exit', () => { resolve() }) })
   t.teardown(async () => {
+    // Disconnected, the worker exits by itself and writes its V8 coverage; a signal would lose it.
+    if (worker.isConnected()) worker.disconnect()
+    await Promise.race([gone, new Promise((resolve) => { setTimeout(resolve, 5000).unref() })])
     if (!worker.isDead()) worker.process.kill('SIGKILL')
     await gone
   })
