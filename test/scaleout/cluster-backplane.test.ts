@@ -98,6 +98,16 @@ t.test('a primary and its workers', async (t) => {
     t.same((await a.do<Record<string, string[]>>('received'))[channel], [ALL_BYTES, ALL_BYTES], 'and so did the advanced one')
   })
 
+  t.test('a handler that throws costs only its own message', async (t) => {
+    const g = await fork(t)
+    await g.do('subscribeFragile', { channel: 'hub:fragile' })
+    t.equal(await a.do('publishCounted', { channel: 'hub:fragile', hex: hex('boom') }), 1)
+    t.equal(await a.do('publishCounted', { channel: 'hub:fragile', hex: hex('after') }), 1)
+    await g.do('stats')
+    t.same((await g.do<Record<string, string[]>>('received'))['hub:fragile'], [hex('after')], 'the next message is handled')
+    t.match(await g.do('stats'), { received: 2 }, 'both were received; the worker is still up')
+  })
+
   t.test('a worker that dies loses its subscriptions at the primary', async (t) => {
     const e = await fork(t)
     await e.do('subscribe', { channel: 'hub:group:g' })
@@ -117,5 +127,7 @@ t.test('a primary and its workers', async (t) => {
     const f = await fork(t, { REQUEST_TIMEOUT: '300' })
     primary.close()
     await t.rejects(f.do('subscribe', { channel: 'x' }), /did not answer within 300 ms \(does it run clusterPrimary\(\)\?\)/)
+    t.equal(await f.do('unsubscribe', { channel: 'never-subscribed' }), null,
+      'unsubscribing a channel never subscribed resolves without asking the primary')
   })
 })
