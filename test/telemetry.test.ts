@@ -5,6 +5,7 @@ import { z } from 'zod'
 import { defineHub, HubError } from '../lib/index.js'
 import { startApp } from './helpers/app.js'
 import { connect } from './helpers/clients.js'
+import { rawConnect } from './helpers/raw.js'
 
 /** A reader the test collects from on demand. */
 class TestReader extends MetricReader {
@@ -16,7 +17,10 @@ const hub = defineHub({
   name: 'chat',
   methods: {
     Add: { args: [z.number(), z.number()], handler: (_h, a, b) => a + b },
-    Fail: { args: [], handler () { throw new HubError('no') } }
+    Fail: { args: [], handler () { throw new HubError('no') } },
+    // JavaScript lets a handler throw anything: a string has no name or stack.
+    // eslint-disable-next-line no-throw-literal
+    FailPlain: { args: [], handler () { throw 'plain failure' } }
   }
 })
 
@@ -82,4 +86,34 @@ t.test('telemetry: false turns it off; without an SDK nothing is measured', asyn
   t.equal(await a.invoke('Add', 1, 1), 2)
   t.equal(exporter.getFinishedSpans().length, 0)
   void tracerProvider
+})
+
+t.test('a thrown non-Error and a connection that ends with an error are recorded', async (t) => {
+  const exporter = new InMemorySpanExporter()
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
+  const reader = new TestReader()
+  const meterProvider = new MeterProvider({ readers: [reader] })
+  const { baseUrl, wsUrl } = await startApp(t, (app) => { app.mapHub('/chathub', hub) }, { telemetry: { tracerProvider, meterProvider } })
+
+  const client = await connect(t, `${baseUrl}/chathub`)
+  await t.rejects(client.invoke('FailPlain'))
+  const plain = exporter.getFinishedSpans().find((s) => s.name === 'chat/FailPlain')!
+  t.same({ code: plain.status.code, message: plain.status.message }, { code: 2 /* ERROR */, message: 'plain failure' }, 'the span status carries the thrown text')
+  t.same(plain.events, [], 'no exception event: there is no Error to record')
+  const invocations = (await metricsByName(reader)).get('signalr.server.invocations')
+  t.ok(invocations.dataPoints.some((p: any) => p.attributes['rpc.method'] === 'FailPlain' && p.attributes['error.type'] === 'Error'),
+    "counted with error.type 'Error'")
+
+  // A client that breaks the protocol: the server closes its connection with an error.
+  const raw = await rawConnect(t, `${wsUrl}/chathub`, { handshake: true })
+  raw.sendText('{ this is not json\u001e')
+  await raw.closed
+  let span
+  for (let i = 0; i < 200 && span === undefined; i++) {
+    span = exporter.getFinishedSpans().find((s) => s.name === 'signalr.connection' && s.events.length > 0)
+    if (span === undefined) await new Promise((resolve) => setImmediate(resolve))
+  }
+  t.ok(span, 'the connection span has ended')
+  t.equal(span!.events[0]!.name, 'exception', 'with the error recorded as an exception event')
+  t.match(span!.events[0]!.attributes, { 'exception.type': 'SIGNALR_ERR_PROTOCOL', 'exception.message': /\S/ }, 'the protocol error, by its code')
 })
