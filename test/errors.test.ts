@@ -97,3 +97,29 @@ t.test('backplane and emitter factories refuse bad options with one code, naming
     t.throws(make, { name: 'SignalRError', code: 'SIGNALR_ERR_INVALID_OPTION', message }, name)
   }
 })
+
+t.test('what a client reads when a handler throws something that is not an Error', async (t) => {
+  const { defineHub } = await import('../lib/index.js')
+  const { unlistenedApp } = await import('./helpers/app.js')
+  const hub = defineHub({
+    // eslint-disable-next-line no-throw-literal
+    methods: { Fail: { args: [], handler () { throw 'disk full' } } }
+  })
+  for (const enableDetailedErrors of [false, true]) {
+    const app = await unlistenedApp(t, (app) => { app.mapHub('/h', hub) }, { enableDetailedErrors })
+    const client = await app.signalr.inject('/h')
+    await t.rejects(client.invoke('Fail'), {
+      message: "An unexpected error occurred invoking 'Fail' on the server." + (enableDetailedErrors ? ' Error: disk full' : '')
+    }, `enableDetailedErrors: ${enableDetailedErrors}: ${enableDetailedErrors ? 'the thrown text, as an Error' : 'the generic text only'}`)
+    await client.stop()
+  }
+})
+
+t.test('an option error shows a long value cut to one line', async (t) => {
+  const { natsBackplane } = await import('../lib/nats/index.js')
+  const huge = { servers: 'nats://'.repeat(30), note: 'x'.repeat(200) }
+  const err = t.throws(() => natsBackplane({ nats: huge } as never), { code: 'SIGNALR_ERR_INVALID_OPTION' }) as unknown as Error
+  const shown = err.message.slice(err.message.lastIndexOf('; got ') + '; got '.length)
+  t.equal(shown.length, 60, 'at most 60 characters of the value')
+  t.ok(shown.startsWith("{ servers: 'nats://") && shown.endsWith('…'), `cut with an ellipsis: ${shown}`)
+})
