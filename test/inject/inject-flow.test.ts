@@ -13,10 +13,11 @@ import { deferred } from '../helpers/deferred.js'
 const steps: string[] = []
 let connectedGate = deferred()
 let slowGate = deferred()
+let slowStarted = deferred()
 
 const ordered = defineHub({
   methods: {
-    Slow: { args: [], async handler () { steps.push('slow start'); await slowGate.promise; steps.push('slow end'); return 'slow' } },
+    Slow: { args: [], async handler () { steps.push('slow start'); slowStarted.resolve(); await slowGate.promise; steps.push('slow end'); return 'slow' } },
     Quick: { args: [z.number()], handler: (_hub, n) => { steps.push(`quick ${n}`); return n } },
     Query: { args: [], handler: (hub) => hub.request.query },
     Upload: {
@@ -48,6 +49,7 @@ async function buildApp (t: Test, setup?: (app: FastifyInstance) => void): Promi
   connectedGate = deferred()
   connectedGate.resolve()
   slowGate = deferred()
+  slowStarted = deferred()
   return await unlistenedApp(t, setup ?? ((app) => { app.mapHub('/ordered', ordered) }), { enableDetailedErrors: true })
 }
 
@@ -121,4 +123,20 @@ t.test('the typed client: an upload that fails, a stream that fails after its it
   t.same(seen, [3, 2, 1], 'after every item sent before the error')
   t.equal(await hub.invoke.Quick(1), 1, 'the connection is still usable')
   await hub.connection.stop()
+})
+
+t.test('closing the app while a handler runs: the pending invocation rejects and the client hears the close', async (t) => {
+  const app = await buildApp(t)
+  const connection = await app.signalr.inject('/ordered')
+  const closed = new Promise<Error | undefined>((resolve) => { connection.onclose(resolve) })
+  const slow = connection.invoke('Slow')
+  const rejected = t.rejects(slow, /connection being closed/, 'the invocation in flight is rejected by the client')
+  await slowStarted.promise
+  const closing = app.close()
+  t.equal(await closed, undefined, 'a clean close (the server allows a reconnect)')
+  await rejected
+  slowGate.resolve()
+  await closing
+  t.same(steps.slice(-1), ['slow end'], 'the handler finished; its late result went nowhere')
+  t.equal(connection.state, 'Disconnected')
 })
