@@ -9,7 +9,7 @@ const FIXTURE = new URL('../fixtures/cluster-bus-worker.ts', import.meta.url).pa
 
 interface BusWorker {
   worker: Worker
-  do<T = unknown> (cmd: string, fields?: { channel?: string, hex?: string }): Promise<T>
+  do<T = unknown> (cmd: string, fields?: { channel?: string, hex?: string, count?: number }): Promise<T>
 }
 
 let seq = 0
@@ -130,4 +130,30 @@ t.test('a primary and its workers', async (t) => {
     t.equal(await f.do('unsubscribe', { channel: 'never-subscribed' }), null,
       'unsubscribing a channel never subscribed resolves without asking the primary')
   })
+})
+
+t.test('bounded IPC queues: a burst beyond them is dropped and counted, never lost unseen', async (t) => {
+  // One message in flight per worker at the primary; one at the `tight` worker, the default at `loose`.
+  const primary = clusterPrimary({ maxPendingPerWorker: 1 })
+  t.teardown(() => { primary.close() })
+  const [tight, loose, subscriber] = await Promise.all([fork(t, { MAX_PENDING: '1' }), fork(t), fork(t)])
+  await subscriber.do('subscribe', { channel: 'hub:burst' })
+  const burst = 200
+  const fromTight = await tight.do<{ published: number, dropped: number }>('publishMany', { channel: 'hub:burst', count: burst })
+  t.equal(fromTight.published + fromTight.dropped, burst, 'the tight worker sent or counted as dropped every one')
+  t.ok(fromTight.dropped > 0, `its queue of one overflowed in a synchronous burst (${fromTight.dropped} dropped)`)
+  const fromLoose = await loose.do<{ published: number, dropped: number }>('publishMany', { channel: 'hub:burst', count: burst })
+  t.same([fromLoose.published, fromLoose.dropped], [burst, 0], 'the loose worker sent them all')
+
+  const until = async (condition: () => Promise<boolean>, what: string): Promise<void> => {
+    await within((async () => { while (!await condition()) await new Promise((resolve) => { setTimeout(resolve, 20) }) })(), what)
+  }
+  const sent = fromTight.published + fromLoose.published
+  await until(async () => primary.stats.received >= sent, 'the primary to receive what was sent')
+  t.equal(primary.stats.received, sent, 'the primary received every message sent')
+  t.equal(primary.stats.relayed + primary.stats.dropped, sent, 'and relayed or counted as dropped each')
+  t.ok(primary.stats.dropped > 0, `its queue of one to the subscriber overflowed (${primary.stats.dropped} dropped)`)
+  await until(async () => (await subscriber.do<{ received: number }>('stats')).received >= primary.stats.relayed, 'the relayed messages to arrive')
+  const got = (await subscriber.do<Record<string, string[]>>('received'))['hub:burst']!
+  t.equal(got.length, primary.stats.relayed, 'the subscriber got exactly what was relayed')
 })
