@@ -179,4 +179,7 @@ t.test('a missing optional client package is named in the error, with the instal
     message: 'fastify-signalr: app.signalr.inject needs the official client: npm install -D @fastify-signalr-test/not-installed'
   })
   t.ok(await loadOptional('@microsoft/signalr', 'needs the official client'), 'an installed one loads')
+  await t.rejects(loadOptional(new URL('../fixtures/fails-on-load.ts', import.meta.url).href, 'needs the official client'),
+    { message: 'this package is broken: its native binding is missing' },
+    'one that is installed but fails while loading reports its own error, not the install hint')
 })
