@@ -126,12 +126,15 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
     logSerializers,
     // Runs after the scope's own hooks: an unauthenticated upgrade never gets here.
     preHandler (request, reply, done) {
-      if (!request.ws) {
-        done()
+      if (!enabled.has(UPGRADE_TRANSPORT.name)) {
+        // Without @fastify/websocket (no hub of the plugin has WebSockets) Node
+        // hands an upgrade request to the router as a plain GET: refused alike.
+        if (request.ws === true || isUpgrade(request)) notSupported(reply, UPGRADE_TRANSPORT.kind)
+        else done()
         return
       }
-      if (!enabled.has(UPGRADE_TRANSPORT.name)) {
-        notSupported(reply, UPGRADE_TRANSPORT.kind)
+      if (!request.ws) {
+        done()
         return
       }
       if (store.isClosing) {
@@ -249,6 +252,11 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
       }
     })
   })
+}
+
+/** An upgrade request as Node's HTTP server tells them (Upgrade and Connection: upgrade), whether or not it has an 'upgrade' listener. */
+function isUpgrade (request: FastifyRequest): boolean {
+  return request.headers.upgrade !== undefined && /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(request.headers.connection ?? '')
 }
 
 /** The POST queue of the live SSE or long-polling connection a request names, if any (errors are answered later). */
