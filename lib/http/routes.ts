@@ -202,7 +202,10 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
   const bodyLimit = limit === null ? 100 * 1024 * 1024 : Math.max(MIN_POST_BODY_LIMIT, limit * 4)
   scope.register(async function hubSendRoutes (child) {
     child.removeAllContentTypeParsers()
-    child.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, rawBody)
+    // The two types the clients send are named: Fastify caches a named parser
+    // by the header's text, where the catch-all is looked up anew (the header
+    // parsed) on every POST. '*' keeps taking any other type.
+    child.addContentTypeParser(['text/plain', 'application/octet-stream', '*'], { parseAs: 'buffer', bodyLimit }, rawBody)
 
     child.route({
       method: 'POST',
