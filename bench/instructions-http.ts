@@ -59,25 +59,33 @@ interface Flavour {
   broadcast: string
 }
 
-const SIGNALR_LP: Flavour = {
-  script: 'signalr-lp-json',
-  label: 'fastify-signalr long polling (JSON)',
-  async open (port) {
-    const res = await fetch(`http://127.0.0.1:${port}/hub/negotiate?negotiateVersion=1`, { method: 'POST' })
-    if (res.status !== 200) throw new Error(`negotiate: HTTP ${res.status}`)
-    const { connectionToken } = await res.json() as { connectionToken: string }
-    const conn = new HttpConn()
-    await new Promise<void>((resolve) => {
-      conn.onRecord = (record) => { if (record === '{}') resolve(); else fail(new Error(`handshake refused: ${record}`)) }
-      conn.link = longPollingLink(port, connectionToken, conn.events(
-        () => conn.link.send(`{"protocol":"json","version":1}${RS}`),
-        (data) => { for (const record of data.toString().split(RS)) if (record !== '') conn.onRecord(record) }))
-    })
-    return conn
-  },
-  echo: (id) => `{"type":1,"invocationId":"${id}","target":"Echo","arguments":[${JSON.stringify(ECHO_PAYLOAD)}]}${RS}`,
-  broadcast: `{"type":1,"target":"Broadcast","arguments":[${JSON.stringify(ECHO_PAYLOAD)}]}${RS}`
+/** A SignalR JSON long-polling server: negotiate, then the handshake over the first POST. */
+function signalrLp (script: string, label: string): Flavour {
+  return {
+    script,
+    label,
+    async open (port) {
+      const res = await fetch(`http://127.0.0.1:${port}/hub/negotiate?negotiateVersion=1`, { method: 'POST' })
+      if (res.status !== 200) throw new Error(`negotiate: HTTP ${res.status}`)
+      const { connectionToken } = await res.json() as { connectionToken: string }
+      const conn = new HttpConn()
+      await new Promise<void>((resolve) => {
+        conn.onRecord = (record) => { if (record === '{}') resolve(); else fail(new Error(`handshake refused: ${record}`)) }
+        conn.link = longPollingLink(port, connectionToken, conn.events(
+          () => conn.link.send(`{"protocol":"json","version":1}${RS}`),
+          (data) => { for (const record of data.toString().split(RS)) if (record !== '') conn.onRecord(record) }))
+      })
+      return conn
+    },
+    echo: (id) => `{"type":1,"invocationId":"${id}","target":"Echo","arguments":[${JSON.stringify(ECHO_PAYLOAD)}]}${RS}`,
+    broadcast: `{"type":1,"target":"Broadcast","arguments":[${JSON.stringify(ECHO_PAYLOAD)}]}${RS}`
+  }
 }
+
+const SIGNALR_LP = signalrLp('signalr-lp-json', 'fastify-signalr long polling (JSON)')
+/** The floors of bench/servers/lp-floor.ts: the same wire with no SignalR server behind it. */
+const FLOOR_FASTIFY = signalrLp('lp-floor-fastify', 'floor: minimal LP on Fastify routes')
+const FLOOR_HTTP = signalrLp('lp-floor-http', "floor: minimal LP on Node's HTTP server")
 
 const SOCKETIO_POLLING: Flavour = {
   script: 'socketio-polling',
@@ -154,10 +162,10 @@ async function measureFlavour (flavour: Flavour, reps: number): Promise<{ echo: 
   }
 }
 
-/** --http: the table of both servers; `only` limits it to one (`signalr` or `socketio`). */
+/** --http: the table of the servers; `only` limits it to those whose script starts so (`signalr`, `socketio`, `lp-floor`). */
 export async function httpComparison (reps: number, only: string | undefined): Promise<number> {
   buildServers()
-  const flavours = [SIGNALR_LP, SOCKETIO_POLLING].filter((f) => only === undefined || f.script.startsWith(only))
+  const flavours = [SIGNALR_LP, SOCKETIO_POLLING, FLOOR_FASTIFY, FLOOR_HTTP].filter((f) => only === undefined || f.script.startsWith(only))
   const rows = ['| server | echo round trip (median) | spread | broadcast delivery, ' + BROADCAST_CONNS + ' conns (median) | spread |',
     '| --- | ---: | ---: | ---: | ---: |']
   const spread = (values: number[]): string => `${((Math.max(...values) - Math.min(...values)) / median(values) * 100).toFixed(1)} %`
