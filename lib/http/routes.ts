@@ -228,8 +228,9 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
           return
         }
         const grant = (): void => { done(null, payload) }
-        // Answered or aborted (even while waiting): the next POST may go.
-        reply.raw.once('close', () => { inbound.leave(grant) })
+        // Answered or aborted (even while waiting): the next POST may go. A
+        // response closes once: on(), not once(), which wraps every listener.
+        reply.raw.on('close', () => { inbound.leave(grant) })
         if (!inbound.enqueue(grant)) textReply(reply, 429, 'Too many concurrent sends on this connection')
       },
       handler (request, reply) {
