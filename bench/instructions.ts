@@ -7,6 +7,8 @@
  *   npm run bench:instructions -- --update     measure and rewrite bench/instructions-baseline.json
  *   --reps=N (default 5), --baseline=FILE (another baseline file)
  *   npm run bench:instructions -- --connect    connection setup only: raw ws, the hub with skipNegotiation, the hub with negotiate
+ *   npm run bench:instructions -- --http       long polling: echo and broadcast, fastify-signalr against Socket.IO polling
+ *                                              (bench/instructions-http.ts; --only=signalr or --only=socketio for one of them)
  *
  * The server (bench/servers/signalr-json.ts, compiled, on dist/) runs under
  * `valgrind --tool=callgrind` with instrumentation off, so start-up and the
@@ -23,18 +25,14 @@
  * message delivered, the sender's invocation included); a connection setup
  * (negotiate, WebSocket upgrade, handshake; closing is not counted).
  */
-import { execFile } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { promisify } from 'node:util'
 import WebSocket from 'ws'
-import { buildServers, serverScript } from './built.js'
+import { buildServers } from './built.js'
+import { fail, int, median, pct, Server } from './callgrind.js'
+import { httpComparison } from './instructions-http.js'
 
-const run = promisify(execFile)
 const benchDir = dirname(fileURLToPath(import.meta.url))
 let baselinePath = join(benchDir, 'instructions-baseline.json')
 
@@ -54,34 +52,11 @@ const LABEL: Record<Op, string> = {
 /** Operations per measured phase, and per warm-up (uncounted). */
 const MEASURE: Record<Op, number> = { echo: 300, broadcast: 20, connect: 30 }
 const WARM: Record<Op, number> = { echo: 2000, broadcast: 100, connect: 100 }
-/** Idle time before each phase, for V8's background work (compiling, sweeping) to finish outside it. */
-const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 1500)
 
 interface Baseline {
   node: string
   recorded: string
   instructionsPerOp: Record<Op, number>
-}
-
-/**
- * The server's node flags (BENCH_NODE_FLAGS, space-separated, replaces them).
- * --jitless: with the optimizing compilers, when V8 compiles and what it
- * inlines moved the counts by 10-40 % between identical phases; the
- * interpreter's counts repeat within about 2 %. They measure how much
- * JavaScript work an operation does, not the quality of optimized code.
- * With a fixed 64 MB young generation emptied (a scavenge) before each phase,
- * no GC at all runs inside one: the counts leave garbage collection out.
- */
-const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--jitless --min-semi-space-size=64 --max-semi-space-size=64').split(' ').filter(Boolean)
-
-/** The valgrind process, killed however the driver ends. */
-let live: ReturnType<typeof execFile> | null = null
-process.on('exit', () => { live?.kill('SIGKILL') })
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => process.exit(130))
-
-function fail (err: Error): never {
-  process.stderr.write(`bench:instructions: ${err.message}\n`)
-  process.exit(1)
 }
 
 // ---------------------------------------------------------------- the client side
@@ -188,85 +163,6 @@ async function closeRaw (sockets: WebSocket[]): Promise<void> {
   }
 }
 
-// ---------------------------------------------------------------- the server under callgrind
-
-class Server {
-  private readonly lines = new Set<(line: string) => void>()
-  private stderr = ''
-
-  private constructor (readonly child: ReturnType<typeof execFile>, readonly outDir: string) {
-    createInterface({ input: child.stdout! }).on('line', (line) => { for (const l of this.lines) l(line) })
-    child.stderr!.on('data', (chunk: Buffer) => { this.stderr = (this.stderr + chunk.toString()).slice(-3000) })
-  }
-
-  static start (script = 'signalr-json'): Server {
-    const outDir = mkdtempSync(join(tmpdir(), 'fsr-callgrind-'))
-    const child = execFile('valgrind', [
-      '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(outDir, 'cg.out')}`,
-      process.execPath, ...NODE_FLAGS, '--expose-gc', serverScript(script), '0'
-    ], { maxBuffer: 64 * 1024 * 1024 })
-    child.on('error', () => {})
-    live = child
-    return new Server(child, outDir)
-  }
-
-  get pid (): number {
-    return this.child.pid!
-  }
-
-  line (match: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${match} from the server within ${timeoutMs} ms: ${this.stderr}`)), timeoutMs)
-      const onLine = (line: string): void => {
-        const m = match.exec(line)
-        if (m === null) return
-        clearTimeout(timer)
-        this.lines.delete(onLine)
-        resolve(m)
-      }
-      this.lines.add(onLine)
-    })
-  }
-
-  async control (...args: string[]): Promise<void> {
-    await run('callgrind_control', [...args, String(this.pid)])
-  }
-
-  /**
-   * A scavenge, then the counters zeroed once the server has been idle for
-   * SETTLE_MS. Not a full GC: its sweeping and code flushing would land in the phase.
-   */
-  async startPhase (): Promise<void> {
-    const done = this.line(/^GC$/, 60_000)
-    this.child.stdin!.write('minor-gc\n')
-    await done
-    await sleep(SETTLE_MS)
-    await this.control('-z')
-  }
-
-  /** Dumps the counters and answers the instructions since startPhase(). */
-  async endPhase (): Promise<number> {
-    const before = new Set(readdirSync(this.outDir))
-    await this.control('-d')
-    const fresh = readdirSync(this.outDir).filter((f) => !before.has(f))
-    if (fresh.length !== 1) throw new Error(`expected one new callgrind dump, found ${fresh.length}`)
-    const text = readFileSync(join(this.outDir, fresh[0]!), 'utf8')
-    const total = /^(?:totals|summary): (\d+)/m.exec(text)
-    if (total === null) throw new Error(`no totals line in ${fresh[0]}`)
-    return Number(total[1])
-  }
-
-  async stop (): Promise<void> {
-    const exited = new Promise((resolve) => this.child.once('exit', resolve))
-    this.child.stdin!.end()
-    this.child.kill('SIGTERM')
-    await exited
-    // BENCH_KEEP_DUMPS=1 keeps the dumps, for callgrind_annotate.
-    if (process.env.BENCH_KEEP_DUMPS === undefined) rmSync(this.outDir, { recursive: true, force: true })
-    else process.stderr.write(`callgrind dumps kept in ${this.outDir}\n`)
-  }
-}
-
 // ---------------------------------------------------------------- the run
 
 /** Instructions per operation, one figure per repetition of each phase. */
@@ -359,15 +255,6 @@ async function connectComparison (reps: number): Promise<number> {
   return 0
 }
 
-function median (values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
-
-const int = (n: number): string => Math.round(n).toLocaleString('en-US')
-const pct = (n: number): string => `${n >= 0 ? '+' : ''}${(n * 100).toFixed(1)} %`
-
 function readBaseline (): Baseline | null {
   try {
     return JSON.parse(readFileSync(baselinePath, 'utf8')) as Baseline
@@ -383,11 +270,15 @@ async function main (): Promise<number> {
   const reps = repsArg === undefined ? 5 : Number(repsArg.slice(7))
   const baselineArg = args.find((a) => a.startsWith('--baseline='))
   if (baselineArg !== undefined) baselinePath = baselineArg.slice(11)
+  const onlyArg = args.find((a) => a.startsWith('--only='))
   for (const a of args) {
-    if (a !== '--update' && a !== '--connect' && a !== repsArg && a !== baselineArg) throw new Error(`unknown argument ${a} (known: --update, --connect, --reps=N, --baseline=FILE)`)
+    if (a !== '--update' && a !== '--connect' && a !== '--http' && a !== repsArg && a !== baselineArg && a !== onlyArg) {
+      throw new Error(`unknown argument ${a} (known: --update, --connect, --http, --only=signalr|socketio, --reps=N, --baseline=FILE)`)
+    }
   }
   if (!(Number.isInteger(reps) && reps >= 1 && reps <= 20)) throw new Error('--reps must be 1..20')
   if (args.includes('--connect')) return await connectComparison(reps)
+  if (args.includes('--http')) return await httpComparison(reps, onlyArg?.slice(7))
 
   buildServers()
   const started = Date.now()

@@ -148,7 +148,11 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
   // It routes upgrade requests through Fastify (hooks, authentication). Its ws
   // server, with ws's defaults, serves the application's own WebSocket routes
   // only: each hub upgrades with a server of its own limits (lib/http/routes.ts).
-  if (!fastify.hasPlugin('@fastify/websocket')) {
+  // Only when WebSockets are enabled: it adds an onRequest and an onResponse hook
+  // to every request of the application, long polls and POSTs included (about
+  // 5 % of the instructions of a long-polling echo).
+  const webSocketsEnabled = options.transports.includes('webSockets')
+  if (webSocketsEnabled && !fastify.hasPlugin('@fastify/websocket')) {
     await fastify.register(websocket, { errorHandler: onWebSocketError })
   }
 
@@ -207,6 +211,10 @@ const signalrPlugin: FastifyPluginAsync<SignalRPluginOptions> = async (fastify, 
       throw new codes.SIGNALR_ERR_INVALID_HUB(`fastify-signalr: mapHub('${path}')`, 'a hub is already mapped at this path')
     }
     const resolved = resolveHubOptions(options, hubOptions, path)
+    if (resolved.transports.includes('webSockets') && !webSocketsEnabled && !this.hasPlugin('@fastify/websocket')) {
+      throw new codes.SIGNALR_ERR_INVALID_OPTION(`mapHub('${path}')`,
+        "transports: 'webSockets' needs @fastify/websocket, which fastify-signalr registers only when its own transports option includes 'webSockets': add it there, or register @fastify/websocket before fastify-signalr")
+    }
     const route: RouteContext = Object.freeze({
       path,
       runtime: runtimeFor(hub, fullPath),

@@ -116,7 +116,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
     url: `${base}/negotiate`,
     logSerializers,
     handler (request, reply) {
-      return negotiate(route, store, request, reply)
+      negotiate(route, store, request, reply)
     }
   })
 
@@ -126,12 +126,15 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
     logSerializers,
     // Runs after the scope's own hooks: an unauthenticated upgrade never gets here.
     preHandler (request, reply, done) {
-      if (!request.ws) {
-        done()
+      if (!enabled.has(UPGRADE_TRANSPORT.name)) {
+        // Without @fastify/websocket (no hub of the plugin has WebSockets) Node
+        // hands an upgrade request to the router as a plain GET: refused alike.
+        if (request.ws === true || isUpgrade(request)) notSupported(reply, UPGRADE_TRANSPORT.kind)
+        else done()
         return
       }
-      if (!enabled.has(UPGRADE_TRANSPORT.name)) {
-        notSupported(reply, UPGRADE_TRANSPORT.kind)
+      if (!request.ws) {
+        done()
         return
       }
       if (store.isClosing) {
@@ -168,22 +171,11 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
       }
       accept(request, reply, slot, done)
     },
+    // The hub's handlers are synchronous and return nothing: a returned reply
+    // is a thenable to Fastify, which then watches the response until it
+    // finishes (end-of-stream listeners on every poll, held ones included).
     handler (request, reply) {
-      // The first GET transport that claims the request (SSE for an event-stream Accept, else long polling).
-      const entry = GET_TRANSPORTS.find((candidate) => candidate.get.accepts(request))!
-      if (entry.network && !enabled.has(entry.name)) return notSupported(reply, entry.kind)
-      const slot = findSlot(store, route, request, reply)
-      if (slot === null) return reply
-      if ('pending' in slot) {
-        if (store.isClosing) return textReply(reply, 503, 'Server is shutting down')
-        const opened = entry.get.open(request, reply, { clock: store })
-        if (opened === null) return textReply(reply, 404, NOT_FOUND)
-        openConnection(store, route, request, opened.transport, slot.connectionId, slot.token)
-        return opened.answer === undefined ? reply : opened.answer(reply)
-      }
-      const transport = slot.transport
-      if (transport.kind !== entry.kind) return textReply(reply, 400, 'Cannot change transports mid-connection')
-      return entry.get.next === undefined ? textReply(reply, 409, '') : entry.get.next(transport, reply, store.now)
+      serveGet(request, reply)
     },
     wsHandler (socket: WebSocket, request: FastifyRequest) {
       const slot = upgrades.get(request)
@@ -192,6 +184,25 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
     }
   })
 
+  /** A GET that is not an upgrade: opens an SSE or long-polling connection, or is a poll. */
+  function serveGet (request: FastifyRequest, reply: FastifyReply): FastifyReply {
+    // The first GET transport that claims the request (SSE for an event-stream Accept, else long polling).
+    const entry = GET_TRANSPORTS.find((candidate) => candidate.get.accepts(request))!
+    if (entry.network && !enabled.has(entry.name)) return notSupported(reply, entry.kind)
+    const slot = findSlot(store, route, request, reply)
+    if (slot === null) return reply
+    if ('pending' in slot) {
+      if (store.isClosing) return textReply(reply, 503, 'Server is shutting down')
+      const opened = entry.get.open(request, reply, { clock: store })
+      if (opened === null) return textReply(reply, 404, NOT_FOUND)
+      openConnection(store, route, request, opened.transport, slot.connectionId, slot.token)
+      return opened.answer === undefined ? reply : opened.answer(reply)
+    }
+    const transport = slot.transport
+    if (transport.kind !== entry.kind) return textReply(reply, 400, 'Cannot change transports mid-connection')
+    return entry.get.next === undefined ? textReply(reply, 409, '') : entry.get.next(transport, reply, store.now)
+  }
+
   // POST and DELETE carry raw records, never JSON: their own context gets a
   // byte parser for every content type (text/plain and application/octet-stream
   // alike) without touching the user's parsers. It inherits the scope's hooks.
@@ -199,7 +210,10 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
   const bodyLimit = limit === null ? 100 * 1024 * 1024 : Math.max(MIN_POST_BODY_LIMIT, limit * 4)
   scope.register(async function hubSendRoutes (child) {
     child.removeAllContentTypeParsers()
-    child.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, rawBody)
+    // The two types the clients send are named: Fastify caches a named parser
+    // by the header's text, where the catch-all is looked up anew (the header
+    // parsed) on every POST. '*' keeps taking any other type.
+    child.addContentTypeParser(['text/plain', 'application/octet-stream', '*'], { parseAs: 'buffer', bodyLimit }, rawBody)
 
     child.route({
       method: 'POST',
@@ -214,22 +228,29 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
           return
         }
         const grant = (): void => { done(null, payload) }
-        // Answered or aborted (even while waiting): the next POST may go.
-        reply.raw.once('close', () => { inbound.leave(grant) })
+        // Answered or aborted (even while waiting): the next POST may go. A
+        // response closes once: on(), not once(), which wraps every listener.
+        reply.raw.on('close', () => { inbound.leave(grant) })
         if (!inbound.enqueue(grant)) textReply(reply, 429, 'Too many concurrent sends on this connection')
       },
-      async handler (request, reply) {
+      handler (request, reply) {
         const slot = findSlot(store, route, request, reply)
-        if (slot === null) return reply
-        if ('pending' in slot || slot.isClosed) return textReply(reply, 404, NOT_FOUND)
+        if (slot === null) return
+        if ('pending' in slot || slot.isClosed) {
+          textReply(reply, 404, NOT_FOUND)
+          return
+        }
         const posts = transportEntry(slot.transport.kind).posts
         if (posts === undefined) {
           // ASP.NET's text names the transport in the singular ('WebSocket').
-          return textReply(reply, 405, `POST requests are not allowed for ${slot.transport.kind.replace(/s$/, '')} connections.`)
+          textReply(reply, 405, `POST requests are not allowed for ${slot.transport.kind.replace(/s$/, '')} connections.`)
+          return
         }
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
-        await posts(slot.transport).receive(body)
-        return textReply(reply, 200, '')
+        // Answered at once unless the connection holds its allowance (then when it resumes).
+        const taken = posts(slot.transport).receive(body)
+        if (taken === undefined) textReply(reply, 200, '')
+        else void taken.then(() => { textReply(reply, 200, '') })
       }
     })
 
@@ -239,16 +260,22 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
       logSerializers,
       handler (request, reply) {
         const slot = findSlot(store, route, request, reply)
-        if (slot === null) return reply
+        if (slot === null) return
         const terminate = 'pending' in slot ? undefined : transportEntry(slot.transport.kind).terminate
         if ('pending' in slot || terminate === undefined) {
-          return textReply(reply, 400, 'Cannot terminate this connection using the DELETE endpoint.')
+          textReply(reply, 400, 'Cannot terminate this connection using the DELETE endpoint.')
+          return
         }
         terminate(slot.transport)
-        return textReply(reply, 202, '')
+        textReply(reply, 202, '')
       }
     })
   })
+}
+
+/** An upgrade request as Node's HTTP server tells them (Upgrade and Connection: upgrade), whether or not it has an 'upgrade' listener. */
+function isUpgrade (request: FastifyRequest): boolean {
+  return request.headers.upgrade !== undefined && /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(request.headers.connection ?? '')
 }
 
 /** The POST queue of the live SSE or long-polling connection a request names, if any (errors are answered later). */

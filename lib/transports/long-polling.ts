@@ -76,7 +76,8 @@ export class LongPollingTransport extends HttpTransportBase implements Transport
     if (this.closed) return reply.code(204).headers(NO_CACHE).send()
     this.poll = reply
     this.pollStartedAt = now
-    reply.raw.once('close', () => {
+    // A response closes once: on(), not once(), which wraps every listener.
+    reply.raw.on('close', () => {
       if (this.poll === reply) {
         this.poll = null
         this.idleSince = this.clock.now
