@@ -274,6 +274,14 @@ export class WebSocketTransport implements Transport {
     else this.socket.send(data, this.frameOptions)
   }
 
+  /** Only for a connection's first record (the handshake answer): nothing was collected before it. */
+  sendNow (data: Buffer): void {
+    if (this.closed || this.socket.readyState !== 1 /* OPEN */) return
+    const direct = data.length <= DIRECT_COPY_LIMIT ? this.direct : null
+    if (direct !== null) direct.write(encodeFrame(data, this.binary))
+    else this.socket.send(data, this.frameOptions)
+  }
+
   sendText (text: string): void {
     if (this.closed || this.socket.readyState !== 1 /* OPEN */) return
     if (this.collects()) {
