@@ -9,7 +9,7 @@ import type { Transport } from '../transports/transport.js'
 import type { HttpInbound } from '../transports/http-inbound.js'
 import { GET_TRANSPORTS, transportEntry, UPGRADE_TRANSPORT } from '../transports/registry.js'
 import { framePayloadLimit, HubUpgrader } from '../transports/websocket-upgrade.js'
-import { negotiate, queryValue } from './negotiate.js'
+import { negotiate, negotiateAnswer, queryValue } from './negotiate.js'
 import { serializeHubRequest } from './redact.js'
 import type { RouteContext } from './route-context.js'
 
@@ -75,6 +75,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
   // handler, for upgrades left to @fastify/websocket (injectWS).
   const upgrades = new WeakMap<FastifyRequest, UpgradeSlot>()
   const enabled = new Set<string>(route.transports)
+  const answer = negotiateAnswer(route)
   const upgrader = new HubUpgrader(framePayloadLimit(route.options.maximumReceiveMessageSize),
     (scope as { websocketServer?: EventEmitter }).websocketServer)
 
@@ -116,7 +117,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
     url: `${base}/negotiate`,
     logSerializers,
     handler (request, reply) {
-      return negotiate(route, store, request, reply)
+      return negotiate(route, answer, store, request, reply)
     }
   })
 
