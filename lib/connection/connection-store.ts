@@ -1,6 +1,6 @@
 import { wallClock, type Clock } from '../clock.js'
 import type { RouteContext } from '../http/route-context.js'
-import { newConnectionIds, randomId, type TokenSigner } from './ids.js'
+import { randomId, type TokenSigner } from './ids.js'
 
 /** A negotiate answer whose client has not opened a transport yet. */
 export interface PendingConnection {
@@ -75,16 +75,18 @@ export class ConnectionStore<C extends StoredConnection = StoredConnection> {
     }
   }
 
-  /** Records a negotiate answer (POST negotiate). */
+  /**
+   * Records a negotiate answer (POST negotiate): a public id and a secret
+   * token. The token is what `id=` carries; the public id may be shown to other
+   * clients, so from version 1 on it never grants access to the connection.
+   */
   createPending (route: RouteContext, negotiateVersion: number, stateful: boolean): PendingConnection {
-    let ids
-    if (this.signer !== null && negotiateVersion >= 1) {
-      const connectionId = randomId()
-      ids = { connectionId, token: this.signer.issue(route.path, connectionId, this.clock(), stateful) }
-    } else {
-      ids = newConnectionIds(negotiateVersion)
-    }
-    const slot: PendingConnection = { pending: true, route, ...ids, createdAt: this.now, stateful }
+    const connectionId = randomId()
+    // Version 0 clients copy connectionId into `id=`, so there the two are the same (as in ASP.NET).
+    const token = negotiateVersion < 1
+      ? connectionId
+      : this.signer !== null ? this.signer.issue(route.path, connectionId, this.clock(), stateful) : randomId()
+    const slot: PendingConnection = { pending: true, route, connectionId, token, createdAt: this.now, stateful }
     this.slots.set(slot.token, slot)
     this.ensureTimer()
     return slot

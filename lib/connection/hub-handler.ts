@@ -205,11 +205,23 @@ export abstract class HubHandler extends HttpSession implements LifetimeConnecti
     }
     this.reader = protocol.createReader(this.options.maximumReceiveMessageSize)
     this.transport.setBinary(protocol.transferFormat === 'Binary')
-    this.transport.send(HANDSHAKE_OK)
+    const transport = this.transport
+    if (transport.sendNow !== undefined) transport.sendNow(HANDSHAKE_OK)
+    else transport.send(HANDSHAKE_OK)
     this.state = CONNECTED
-    // Nothing is dispatched before onConnected has finished, and the transport
-    // is paused meanwhile: a slow onConnected must not let the inbox grow.
-    this.pauseReading()
+    if (this.debugEnabled) this.log.debug({ protocol: protocol.name, transport: this.transport.kind }, 'hub connection established')
+    // Nothing is dispatched before onConnected has finished. When nothing of it
+    // has to wait (in-memory lifetime manager, no onConnected hooks), it is
+    // over here and the messages that came with the handshake go at once.
+    let waiting: Promise<void> | null
+    try {
+      waiting = this.connectNow()
+    } catch (err) {
+      void this.refuse(err)
+      return
+    }
+    // Otherwise the transport is paused meanwhile: a slow onConnected must not let the inbox grow.
+    if (waiting !== null) this.pauseReading()
     if (scan.rest.length > 0) {
       try {
         this.reader.read(scan.rest, this.inbox as HubMessage[])
@@ -219,8 +231,8 @@ export abstract class HubHandler extends HttpSession implements LifetimeConnecti
       }
       this.inboxBytes = scan.rest.length
     }
-    if (this.debugEnabled) this.log.debug({ protocol: protocol.name, transport: this.transport.kind }, 'hub connection established')
-    void this.startHub()
+    if (waiting === null) this.drainInbox()
+    else void this.startHub(waiting)
   }
 
   private failHandshake (error: string): void {
@@ -229,12 +241,32 @@ export abstract class HubHandler extends HttpSession implements LifetimeConnecti
     this.finish({ error: undefined, close: null })
   }
 
-  private async startHub (): Promise<void> {
+  /**
+   * Registers the connection with the lifetime manager and starts its
+   * telemetry; null when onConnected is then complete, else the manager's
+   * pending registration (startHub finishes it). Throws what the manager throws.
+   */
+  private connectNow (): Promise<void> | null {
+    const runtime = this.runtime
+    const registered = runtime.lifetime.onConnected(this)
+    if (registered !== undefined || runtime.hooks.hasOnConnect || runtime.definition.onConnected !== undefined) {
+      return registered ?? Promise.resolve()
+    }
+    this.openTelemetry()
+    return null
+  }
+
+  private openTelemetry (): void {
+    const telemetry = this.runtime.telemetry
+    if (telemetry !== null) this.telemetry = telemetry.connectionOpened(this.runtime.name, this.connectionId, this.transport.kind)
+  }
+
+  /** The rest of onConnected (after `registered`, the lifetime manager's), with reading paused meanwhile. */
+  private async startHub (registered: Promise<void>): Promise<void> {
     const runtime = this.runtime
     try {
-      await runtime.lifetime.onConnected(this)
-      const telemetry = runtime.telemetry
-      if (telemetry !== null) this.telemetry = telemetry.connectionOpened(runtime.name, this.connectionId, this.transport.kind)
+      await registered
+      this.openTelemetry()
       // The lifecycle hub object lives as long as the connection: made only when a hook needs it.
       if (runtime.hooks.hasOnConnect) await runtime.hooks.onConnect(this.hubContext)
       const onConnected = runtime.definition.onConnected
@@ -247,16 +279,21 @@ export abstract class HubHandler extends HttpSession implements LifetimeConnecti
         }
       }
     } catch (err) {
-      this.log.error({ err }, 'onConnected failed; refusing the connection')
-      // ASP.NET: no reconnect hint, and OnDisconnected does not run for a connection that never opened.
-      await runtime.lifetime.onDisconnected(this)
-      this.finish({
-        error: undefined,
-        close: { type: MessageType.Close, error: withDetail(errorText.connectionClosedWithError, err, this.options.enableDetailedErrors) }
-      }, false)
+      await this.refuse(err)
       return
     }
     this.unblock()
+  }
+
+  /** onConnected failed: the connection is refused. */
+  private async refuse (err: unknown): Promise<void> {
+    this.log.error({ err }, 'onConnected failed; refusing the connection')
+    // ASP.NET: no reconnect hint, and OnDisconnected does not run for a connection that never opened.
+    await this.runtime.lifetime.onDisconnected(this)
+    this.finish({
+      error: undefined,
+      close: { type: MessageType.Close, error: withDetail(errorText.connectionClosedWithError, err, this.options.enableDetailedErrors) }
+    }, false)
   }
 
   /** The client sent Close: a clean end unless it carries an error. */

@@ -9,7 +9,7 @@ import type { Transport } from '../transports/transport.js'
 import type { HttpInbound } from '../transports/http-inbound.js'
 import { GET_TRANSPORTS, transportEntry, UPGRADE_TRANSPORT } from '../transports/registry.js'
 import { framePayloadLimit, HubUpgrader } from '../transports/websocket-upgrade.js'
-import { negotiate, queryValue } from './negotiate.js'
+import { negotiate, negotiateAnswer, queryValue } from './negotiate.js'
 import { serializeHubRequest } from './redact.js'
 import type { RouteContext } from './route-context.js'
 
@@ -75,6 +75,7 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
   // handler, for upgrades left to @fastify/websocket (injectWS).
   const upgrades = new WeakMap<FastifyRequest, UpgradeSlot>()
   const enabled = new Set<string>(route.transports)
+  const answer = negotiateAnswer(route)
   const upgrader = new HubUpgrader(framePayloadLimit(route.options.maximumReceiveMessageSize),
     (scope as { websocketServer?: EventEmitter }).websocketServer)
 
@@ -111,13 +112,21 @@ export function registerHubRoutes (scope: FastifyInstance, store: Store, route: 
     upgrader.upgrade(request, reply, raw, (socket) => { upgraded(socket, request, slot, raw, request.log) })
   }
 
-  scope.route({
-    method: 'POST',
-    url: `${base}/negotiate`,
-    logSerializers,
-    handler (request, reply) {
-      negotiate(route, store, request, reply)
-    }
+  // Negotiate has no body (ASP.NET ignores one), but the official clients send
+  // an empty text/plain one: its own context parses no body of any type rather
+  // than reading and decoding it (Node discards what is left once the answer
+  // is sent). It inherits the scope's hooks.
+  scope.register(async function hubNegotiateRoute (child) {
+    child.removeAllContentTypeParsers()
+    child.addContentTypeParser('*', ignoreBody)
+    child.route({
+      method: 'POST',
+      url: `${base}/negotiate`,
+      logSerializers,
+      handler (request, reply) {
+        negotiate(route, answer, store, request, reply)
+      }
+    })
   })
 
   scope.route({
@@ -284,6 +293,10 @@ function inboundOf (store: Store, route: RouteContext, request: FastifyRequest):
   const slot = token === undefined ? undefined : store.get(token)
   if (slot === undefined || slot.route !== route || 'pending' in slot || slot.isClosed) return null
   return transportEntry(slot.transport.kind).posts?.(slot.transport).inbound ?? null
+}
+
+function ignoreBody (_request: FastifyRequest, _payload: unknown, done: (err: Error | null, body?: unknown) => void): void {
+  done(null)
 }
 
 function rawBody (_request: FastifyRequest, body: Buffer | string, done: (err: Error | null, body?: unknown) => void): void {

@@ -34,6 +34,12 @@ export interface Transport {
   /** Writes whole records. Never throws; a failed write closes the transport. */
   send (data: Buffer): void
   /**
+   * Optional, for a connection's first record (the handshake answer): like
+   * `send`, but it leaves at once without opening a turn that later records
+   * are collected in (WebSockets: no end-of-turn callback to schedule).
+   */
+  sendNow? (data: Buffer): void
+  /**
    * Optional: writes a message shared by many receivers, reusing framing
    * cached on it (WebSockets write one pre-built frame). `payload` is what
    * `send` would get.

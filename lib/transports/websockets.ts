@@ -59,6 +59,23 @@ function endTurn (): void {
   ended.length = 0
 }
 
+/**
+ * The frames of the last first record sent, by type: every connection's
+ * first record is the same handshake answer, so its frame is built once and
+ * the same bytes are written to every socket (a write never changes them).
+ */
+let firstRecord: Buffer | null = null
+const firstFrames: [Buffer | null, Buffer | null] = [null, null]
+
+function firstFrame (data: Buffer, binary: boolean): Buffer {
+  if (data !== firstRecord) {
+    firstRecord = data
+    firstFrames[0] = firstFrames[1] = null
+  }
+  const index = binary ? 1 : 0
+  return firstFrames[index] ??= encodeFrame(data, binary)
+}
+
 // Listeners are module-level and find their transport through the socket, so
 // no closure is allocated per connection or per message.
 function socketOnMessage (this: OwnedSocket, data: Buffer | ArrayBuffer | Buffer[]): void {
@@ -271,6 +288,14 @@ export class WebSocketTransport implements Transport {
     }
     const direct = data.length <= DIRECT_COPY_LIMIT ? this.direct : null
     if (direct !== null) direct.write(encodeFrame(data, this.binary))
+    else this.socket.send(data, this.frameOptions)
+  }
+
+  /** Only for a connection's first record (the handshake answer): nothing was collected before it. */
+  sendNow (data: Buffer): void {
+    if (this.closed || this.socket.readyState !== 1 /* OPEN */) return
+    const direct = data.length <= DIRECT_COPY_LIMIT ? this.direct : null
+    if (direct !== null) direct.write(firstFrame(data, this.binary))
     else this.socket.send(data, this.frameOptions)
   }
 

@@ -12,6 +12,8 @@ const hub = defineHub({
   }
 })
 
+type RawAnswer = Record<string, unknown>
+
 const WEBSOCKETS_ENTRY = { transport: 'WebSockets', transferFormats: ['Text', 'Binary'] }
 
 t.test('negotiateVersion=1 answers with an id, a separate secret token and the transports', async (t) => {
@@ -51,6 +53,28 @@ t.test('without negotiateVersion the answer is version 0: no token, the id is us
   const raw = await rawConnect(t, `${wsUrl}/hub?id=${body.connectionId as string}`, { handshake: true })
   raw.send(invocation('WhoAmI', [], '1'))
   t.same(await raw.next(), { type: 3, invocationId: '1', result: body.connectionId })
+})
+
+t.test('negotiate ignores a body of any content type, as ASP.NET does; the scope hooks still run', async (t) => {
+  let preHandlerRuns = 0
+  const { baseUrl } = await startApp(t, (app) => {
+    app.addHook('preHandler', async (request) => { if (request.url.includes('/negotiate')) preHandlerRuns++ })
+    app.mapHub('/hub', hub)
+  })
+  const bodies: Array<[string, string]> = [
+    ['text/plain;charset=UTF-8', ''], // what the official JavaScript client sends
+    ['application/json', '{'],
+    ['application/x-unknown', 'x'.repeat(100_000)]
+  ]
+  for (const [contentType, body] of bodies) {
+    const res = await fetch(`${baseUrl}/hub/negotiate?negotiateVersion=1`, { method: 'POST', headers: { 'content-type': contentType }, body })
+    t.equal(res.status, 200, contentType)
+    const answer = await res.json() as RawAnswer
+    t.type(answer.connectionToken, 'string', `${contentType}: a negotiate answer`)
+  }
+  // The unread body was discarded: the same keep-alive connection serves the next request.
+  t.equal((await negotiateRaw(`${baseUrl}/hub`)).status, 200)
+  t.equal(preHandlerRuns, bodies.length + 1, 'a preHandler hook (it runs after body parsing) ran on every negotiate')
 })
 
 t.test('negotiate version selection', async (t) => {
