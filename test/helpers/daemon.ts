@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
 import type { Test } from 'tap'
 
@@ -15,6 +16,12 @@ export interface Daemon {
   stop (): Promise<void>
   /** Starts a new process on the same port and waits until it is ready. */
   restart (): Promise<void>
+  /**
+   * Freezes the process (SIGSTOP) and resolves once the kernel reports it
+   * stopped: connections stay open but nothing is answered, as with a hung
+   * server. `stop()` still kills it. Linux only (reads /proc).
+   */
+  freeze (): Promise<void>
 }
 
 export interface DaemonSpec {
@@ -126,6 +133,18 @@ export async function startDaemon (t: Test, spec: DaemonSpec): Promise<Daemon> {
         port,
         get running () { return current !== null },
         stop,
+        async freeze () {
+          if (current === null) return
+          const pid = current.child.pid!
+          process.kill(pid, 'SIGSTOP')
+          // The signal is only queued: wait until every thread has stopped (state T in /proc/<pid>/stat).
+          const stopped = async (): Promise<boolean> => / T /.test(await readFile(`/proc/${pid}/stat`, 'utf8'))
+          const deadline = Date.now() + READY_BOUND_MS
+          while (!await stopped()) {
+            if (Date.now() > deadline) throw new Error(`${spec.name} (pid ${pid}) did not stop within ${READY_BOUND_MS} ms`)
+            await new Promise((resolve) => { setTimeout(resolve, RETRY_MS) })
+          }
+        },
         async restart () {
           await stop()
           current = launch(spec, port)

@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger } from 'fastify'
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
 import { channelToSubject, natsBackplane, subjectToChannel, type NatsBackplane } from '../../lib/nats/index.js'
-import { startNats } from '../helpers/nats.js'
+import { startNats, type NatsServer } from '../helpers/nats.js'
 import { within } from './contract.js'
 
 async function client (t: Test, url: string, options: ConnectionOptions = {}): Promise<NatsConnection> {
@@ -146,33 +146,65 @@ async function untilDropping (backplane: NatsBackplane): Promise<void> {
   }), 'the backplane to see the outage')
 }
 
-t.test('nats-server restarted on the same port', async (t) => {
+/** A private nats-server and a backplane on a connection that reconnects for ever, quickly. */
+async function onRestartableServer (t: Test): Promise<{ server: NatsServer, backplane: NatsBackplane }> {
   const server = await startNats(t)
   const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 50 })
   t.teardown(() => nc.close())
   const backplane = natsBackplane({ nats: nc })
   t.teardown(() => backplane.close())
+  return { server, backplane }
+}
+
+/** Starts a subscribe; `settled()` tells whether it has resolved or rejected yet. */
+function watchedSubscribe (backplane: NatsBackplane, channel: string, take: (payload: Buffer) => void): { subscribed: Promise<void>, settled: () => boolean } {
+  let done = false
+  const subscribed = backplane.subscribe(channel, take)
+  subscribed.then(() => { done = true }, () => { done = true })
+  return { subscribed, settled: () => done }
+}
+
+/** Restarts `server`, waits for the pending `subscribed`, and returns a backplane on a second connection to probe with. */
+async function restartWhilePending (t: Test, server: NatsServer, subscribed: Promise<void>): Promise<NatsBackplane> {
+  await server.restart()
+  await within(subscribed, 'the pending subscribe to resolve after the restart')
+  const other = natsBackplane({ nats: await client(t, server.url) })
+  t.teardown(() => other.close())
+  return other
+}
+
+t.test('nats-server restarted on the same port', async (t) => {
+  const { server, backplane } = await onRestartableServer(t)
   const before = collector()
   await backplane.subscribe('hub:before', before.take)
 
   await server.stop()
   await untilDropping(backplane)
   const during = collector()
-  let settled = false
-  const subscribed = backplane.subscribe('hub:during', during.take)
-  subscribed.then(() => { settled = true }, () => { settled = true })
+  const { subscribed, settled } = watchedSubscribe(backplane, 'hub:during', during.take)
   await t.rejects(backplane.publishCounted('hub:before', Buffer.from('x')), /not connected/, 'a request during the outage rejects at once')
-  t.equal(settled, false, 'a subscribe during the outage waits for NATS')
+  t.equal(settled(), false, 'a subscribe during the outage waits for NATS')
 
-  await server.restart()
-  await within(subscribed, 'the subscribe made during the outage')
+  const other = await restartWhilePending(t, server, subscribed)
   t.pass('it resolves once nats.js has reconnected')
-  const other = natsBackplane({ nats: await client(t, server.url) })
-  t.teardown(() => other.close())
   t.equal(await other.publishCounted('hub:during', Buffer.from('to during')), 1, 'the channel subscribed during the outage has its subscriber')
   t.equal(await other.publishCounted('hub:before', Buffer.from('to before')), 1, 'the channel subscribed before it was resubscribed')
   await within(Promise.all([during.next(1), before.next(1)]), 'both payloads')
   t.same([during.got, before.got], [['to during'], ['to before']])
+})
+
+t.test('nats-server hangs while a subscribe waits for its confirmation, then dies and comes back', async (t) => {
+  const { server, backplane } = await onRestartableServer(t)
+  await server.freeze()
+  const got = collector()
+  const { subscribed, settled } = watchedSubscribe(backplane, 'hub:hung', got.take)
+  // A few turns for nats.js to write the SUB and its PING; no PONG can come from a stopped process.
+  for (let i = 0; i < 10; i++) await new Promise((resolve) => { setImmediate(resolve) })
+  t.equal(settled(), false, 'the subscribe waits while the server does not answer')
+  const other = await restartWhilePending(t, server, subscribed)
+  t.pass('the confirmation lost with the dead connection is asked again after the reconnect')
+  t.equal(await other.publishCounted('hub:hung', Buffer.from('after')), 1)
+  await within(got.next(1), 'the payload')
 })
 
 t.test('a connection that gives up reconnecting ends a pending subscribe', async (t) => {
