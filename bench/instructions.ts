@@ -6,7 +6,7 @@
  *   npm run bench:instructions                 table; exit 1 if one grew > 10 % over the baseline
  *   npm run bench:instructions -- --update     measure and rewrite bench/instructions-baseline.json
  *   --reps=N (default 5), --baseline=FILE (another baseline file)
- *   npm run bench:instructions -- --connect    connection setup only: raw ws, the hub with skipNegotiation, the hub with negotiate
+ *   npm run bench:instructions -- --connect    connection setup only: raw ws (and two floors), the hub with skipNegotiation, the hub with negotiate
  *
  * The server (bench/servers/signalr-json.ts, compiled, on dist/) runs under
  * `valgrind --tool=callgrind` with instrumentation off, so start-up and the
@@ -180,6 +180,24 @@ async function rawConnects (port: number, n: number): Promise<WebSocket[]> {
   return sockets
 }
 
+/**
+ * `n` connections to the raw ws server, each then sending one message that
+ * comes back (its echo operation): a raw upgrade plus one message each way,
+ * what the SignalR handshake costs any WebSocket server at the least.
+ */
+async function rawConnectsWithOneMessage (port: number, n: number): Promise<WebSocket[]> {
+  const sockets: WebSocket[] = []
+  for (let i = 0; i < n; i++) {
+    const [ws] = await rawConnects(port, 1)
+    await new Promise<void>((resolve) => {
+      ws!.once('message', () => resolve())
+      ws!.send(`e{"protocol":"json","version":1}${RS}`)
+    })
+    sockets.push(ws!)
+  }
+  return sockets
+}
+
 async function closeRaw (sockets: WebSocket[]): Promise<void> {
   for (const ws of sockets) {
     const closed = new Promise((resolve) => ws.once('close', resolve))
@@ -309,22 +327,50 @@ async function measure (reps: number): Promise<Record<Op, number[]>> {
   }
 }
 
-/** --connect: instructions per connection setup, raw ws against the hub without and with negotiate. */
+const RAW = 'raw ws (upgrade)'
+const RAW_MESSAGE = 'raw ws, upgrade + one message each way'
+const FASTIFY_WS = 'Fastify + @fastify/websocket, upgrade + handshake answer'
+
+/**
+ * --connect: instructions per connection setup, raw ws against the hub without
+ * and with negotiate; with two floors for the hub's upgrade + handshake: raw
+ * ws exchanging one message, and a bare @fastify/websocket route answering the
+ * handshake (bench/servers/fastify-ws.ts).
+ */
 async function measureConnects (reps: number): Promise<Record<string, number[]>> {
-  const out: Record<string, number[]> = { 'raw ws (upgrade)': [], 'hub, skipNegotiation (upgrade + handshake)': [], 'hub, negotiate + upgrade + handshake': [] }
+  const out: Record<string, number[]> = {
+    [RAW]: [], [RAW_MESSAGE]: [], [FASTIFY_WS]: [], 'hub, skipNegotiation (upgrade + handshake)': [], 'hub, negotiate + upgrade + handshake': []
+  }
   const raw = Server.start('ws')
   try {
     const port = Number((await raw.line(/^READY (\d+)$/, 300_000))[1])
     await closeRaw(await rawConnects(port, WARM.connect))
+    await closeRaw(await rawConnectsWithOneMessage(port, WARM.connect))
     await raw.control('-i', 'on')
     for (let rep = 0; rep < reps; rep++) {
-      await raw.startPhase()
-      const fresh = await rawConnects(port, MEASURE.connect)
-      out['raw ws (upgrade)']!.push(await raw.endPhase() / MEASURE.connect)
-      await closeRaw(fresh)
+      for (const [label, open] of [[RAW, rawConnects], [RAW_MESSAGE, rawConnectsWithOneMessage]] as const) {
+        await raw.startPhase()
+        const fresh = await open(port, MEASURE.connect)
+        out[label]!.push(await raw.endPhase() / MEASURE.connect)
+        await closeRaw(fresh)
+      }
     }
   } finally {
     await raw.stop()
+  }
+  const bare = Server.start('fastify-ws')
+  try {
+    const port = Number((await bare.line(/^READY (\d+)$/, 300_000))[1])
+    for (const c of await connects(port, WARM.connect, false)) await c.close()
+    await bare.control('-i', 'on')
+    for (let rep = 0; rep < reps; rep++) {
+      await bare.startPhase()
+      const fresh = await connects(port, MEASURE.connect, false)
+      out[FASTIFY_WS]!.push(await bare.endPhase() / MEASURE.connect)
+      for (const c of fresh) await c.close()
+    }
+  } finally {
+    await bare.stop()
   }
   const hub = Server.start()
   try {
@@ -349,7 +395,7 @@ async function measureConnects (reps: number): Promise<Record<string, number[]>>
 async function connectComparison (reps: number): Promise<number> {
   buildServers()
   const perSetup = await measureConnects(reps)
-  const floor = median(perSetup['raw ws (upgrade)']!)
+  const floor = median(perSetup[RAW]!)
   const rows = ['| connection setup | instructions (median) | spread over reps | × raw ws |', '| --- | ---: | ---: | ---: |']
   for (const [label, values] of Object.entries(perSetup)) {
     const m = median(values)
