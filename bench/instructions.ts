@@ -330,6 +330,41 @@ async function measure (reps: number): Promise<Record<Op, number[]>> {
 const RAW = 'raw ws (upgrade)'
 const RAW_MESSAGE = 'raw ws, upgrade + one message each way'
 const FASTIFY_WS = 'Fastify + @fastify/websocket, upgrade + handshake answer'
+const HUB_SKIP = 'hub, skipNegotiation (upgrade + handshake)'
+const HUB_NEGOTIATE = 'hub, negotiate + upgrade + handshake'
+
+/** Opens `n` connections one after the other; answers what closes them again. */
+type Opener = (port: number, n: number) => Promise<() => Promise<void>>
+
+const rawOpener = (open: (port: number, n: number) => Promise<WebSocket[]>): Opener => async (port, n) => {
+  const sockets = await open(port, n)
+  return () => closeRaw(sockets)
+}
+
+const clientOpener = (negotiate: boolean): Opener => async (port, n) => {
+  const conns = await connects(port, n, negotiate)
+  return async () => { for (const c of conns) await c.close() }
+}
+
+/** Starts `script` under callgrind, warms every phase up, then measures each `reps` times into `out`. */
+async function measureSetups (script: string, phases: Array<[label: string, open: Opener]>, reps: number, out: Record<string, number[]>): Promise<void> {
+  const server = Server.start(script)
+  try {
+    const port = Number((await server.line(/^READY (\d+)$/, 300_000))[1])
+    for (const [, open] of phases) await (await open(port, WARM.connect))()
+    await server.control('-i', 'on')
+    for (let rep = 0; rep < reps; rep++) {
+      for (const [label, open] of phases) {
+        await server.startPhase()
+        const close = await open(port, MEASURE.connect)
+        out[label]!.push(await server.endPhase() / MEASURE.connect)
+        await close()
+      }
+    }
+  } finally {
+    await server.stop()
+  }
+}
 
 /**
  * --connect: instructions per connection setup, raw ws against the hub without
@@ -338,57 +373,10 @@ const FASTIFY_WS = 'Fastify + @fastify/websocket, upgrade + handshake answer'
  * handshake (bench/servers/fastify-ws.ts).
  */
 async function measureConnects (reps: number): Promise<Record<string, number[]>> {
-  const out: Record<string, number[]> = {
-    [RAW]: [], [RAW_MESSAGE]: [], [FASTIFY_WS]: [], 'hub, skipNegotiation (upgrade + handshake)': [], 'hub, negotiate + upgrade + handshake': []
-  }
-  const raw = Server.start('ws')
-  try {
-    const port = Number((await raw.line(/^READY (\d+)$/, 300_000))[1])
-    await closeRaw(await rawConnects(port, WARM.connect))
-    await closeRaw(await rawConnectsWithOneMessage(port, WARM.connect))
-    await raw.control('-i', 'on')
-    for (let rep = 0; rep < reps; rep++) {
-      for (const [label, open] of [[RAW, rawConnects], [RAW_MESSAGE, rawConnectsWithOneMessage]] as const) {
-        await raw.startPhase()
-        const fresh = await open(port, MEASURE.connect)
-        out[label]!.push(await raw.endPhase() / MEASURE.connect)
-        await closeRaw(fresh)
-      }
-    }
-  } finally {
-    await raw.stop()
-  }
-  const bare = Server.start('fastify-ws')
-  try {
-    const port = Number((await bare.line(/^READY (\d+)$/, 300_000))[1])
-    for (const c of await connects(port, WARM.connect, false)) await c.close()
-    await bare.control('-i', 'on')
-    for (let rep = 0; rep < reps; rep++) {
-      await bare.startPhase()
-      const fresh = await connects(port, MEASURE.connect, false)
-      out[FASTIFY_WS]!.push(await bare.endPhase() / MEASURE.connect)
-      for (const c of fresh) await c.close()
-    }
-  } finally {
-    await bare.stop()
-  }
-  const hub = Server.start()
-  try {
-    const port = Number((await hub.line(/^READY (\d+)$/, 300_000))[1])
-    for (const c of await connects(port, WARM.connect, false)) await c.close()
-    for (const c of await connects(port, WARM.connect, true)) await c.close()
-    await hub.control('-i', 'on')
-    for (let rep = 0; rep < reps; rep++) {
-      for (const [label, negotiate] of [['hub, skipNegotiation (upgrade + handshake)', false], ['hub, negotiate + upgrade + handshake', true]] as const) {
-        await hub.startPhase()
-        const fresh = await connects(port, MEASURE.connect, negotiate)
-        out[label]!.push(await hub.endPhase() / MEASURE.connect)
-        for (const c of fresh) await c.close()
-      }
-    }
-  } finally {
-    await hub.stop()
-  }
+  const out: Record<string, number[]> = { [RAW]: [], [RAW_MESSAGE]: [], [FASTIFY_WS]: [], [HUB_SKIP]: [], [HUB_NEGOTIATE]: [] }
+  await measureSetups('ws', [[RAW, rawOpener(rawConnects)], [RAW_MESSAGE, rawOpener(rawConnectsWithOneMessage)]], reps, out)
+  await measureSetups('fastify-ws', [[FASTIFY_WS, clientOpener(false)]], reps, out)
+  await measureSetups('signalr-json', [[HUB_SKIP, clientOpener(false)], [HUB_NEGOTIATE, clientOpener(true)]], reps, out)
   return out
 }
 
