@@ -6,7 +6,7 @@
  *   npm run bench:instructions                 table; exit 1 if one grew > 10 % over the baseline
  *   npm run bench:instructions -- --update     measure and rewrite bench/instructions-baseline.json
  *   --reps=N (default 5), --baseline=FILE (another baseline file)
- *   npm run bench:instructions -- --connect    connection setup only: raw ws, the hub with skipNegotiation, the hub with negotiate
+ *   npm run bench:instructions -- --connect    connection setup only: raw ws (and two floors), the hub with skipNegotiation, the hub with negotiate
  *   npm run bench:instructions -- --http       long polling: echo and broadcast, fastify-signalr against Socket.IO polling
  *                                              (bench/instructions-http.ts; --only=signalr or --only=socketio for one of them)
  *
@@ -155,6 +155,24 @@ async function rawConnects (port: number, n: number): Promise<WebSocket[]> {
   return sockets
 }
 
+/**
+ * `n` connections to the raw ws server, each then sending one message that
+ * comes back (its echo operation): a raw upgrade plus one message each way,
+ * what the SignalR handshake costs any WebSocket server at the least.
+ */
+async function rawConnectsWithOneMessage (port: number, n: number): Promise<WebSocket[]> {
+  const sockets: WebSocket[] = []
+  for (let i = 0; i < n; i++) {
+    const [ws] = await rawConnects(port, 1)
+    await new Promise<void>((resolve) => {
+      ws!.once('message', () => resolve())
+      ws!.send(`e{"protocol":"json","version":1}${RS}`)
+    })
+    sockets.push(ws!)
+  }
+  return sockets
+}
+
 async function closeRaw (sockets: WebSocket[]): Promise<void> {
   for (const ws of sockets) {
     const closed = new Promise((resolve) => ws.once('close', resolve))
@@ -205,47 +223,63 @@ async function measure (reps: number): Promise<Record<Op, number[]>> {
   }
 }
 
-/** --connect: instructions per connection setup, raw ws against the hub without and with negotiate. */
-async function measureConnects (reps: number): Promise<Record<string, number[]>> {
-  const out: Record<string, number[]> = { 'raw ws (upgrade)': [], 'hub, skipNegotiation (upgrade + handshake)': [], 'hub, negotiate + upgrade + handshake': [] }
-  const raw = Server.start('ws')
+const RAW = 'raw ws (upgrade)'
+const RAW_MESSAGE = 'raw ws, upgrade + one message each way'
+const FASTIFY_WS = 'Fastify + @fastify/websocket, upgrade + handshake answer'
+const HUB_SKIP = 'hub, skipNegotiation (upgrade + handshake)'
+const HUB_NEGOTIATE = 'hub, negotiate + upgrade + handshake'
+
+/** Opens `n` connections one after the other; answers what closes them again. */
+type Opener = (port: number, n: number) => Promise<() => Promise<void>>
+
+const rawOpener = (open: (port: number, n: number) => Promise<WebSocket[]>): Opener => async (port, n) => {
+  const sockets = await open(port, n)
+  return () => closeRaw(sockets)
+}
+
+const clientOpener = (negotiate: boolean): Opener => async (port, n) => {
+  const conns = await connects(port, n, negotiate)
+  return async () => { for (const c of conns) await c.close() }
+}
+
+/** Starts `script` under callgrind, warms every phase up, then measures each `reps` times into `out`. */
+async function measureSetups (script: string, phases: Array<[label: string, open: Opener]>, reps: number, out: Record<string, number[]>): Promise<void> {
+  const server = Server.start(script)
   try {
-    const port = Number((await raw.line(/^READY (\d+)$/, 300_000))[1])
-    await closeRaw(await rawConnects(port, WARM.connect))
-    await raw.control('-i', 'on')
+    const port = Number((await server.line(/^READY (\d+)$/, 300_000))[1])
+    for (const [, open] of phases) await (await open(port, WARM.connect))()
+    await server.control('-i', 'on')
     for (let rep = 0; rep < reps; rep++) {
-      await raw.startPhase()
-      const fresh = await rawConnects(port, MEASURE.connect)
-      out['raw ws (upgrade)']!.push(await raw.endPhase() / MEASURE.connect)
-      await closeRaw(fresh)
-    }
-  } finally {
-    await raw.stop()
-  }
-  const hub = Server.start()
-  try {
-    const port = Number((await hub.line(/^READY (\d+)$/, 300_000))[1])
-    for (const c of await connects(port, WARM.connect, false)) await c.close()
-    for (const c of await connects(port, WARM.connect, true)) await c.close()
-    await hub.control('-i', 'on')
-    for (let rep = 0; rep < reps; rep++) {
-      for (const [label, negotiate] of [['hub, skipNegotiation (upgrade + handshake)', false], ['hub, negotiate + upgrade + handshake', true]] as const) {
-        await hub.startPhase()
-        const fresh = await connects(port, MEASURE.connect, negotiate)
-        out[label]!.push(await hub.endPhase() / MEASURE.connect)
-        for (const c of fresh) await c.close()
+      for (const [label, open] of phases) {
+        await server.startPhase()
+        const close = await open(port, MEASURE.connect)
+        out[label]!.push(await server.endPhase() / MEASURE.connect)
+        await close()
       }
     }
   } finally {
-    await hub.stop()
+    await server.stop()
   }
+}
+
+/**
+ * --connect: instructions per connection setup, raw ws against the hub without
+ * and with negotiate; with two floors for the hub's upgrade + handshake: raw
+ * ws exchanging one message, and a bare @fastify/websocket route answering the
+ * handshake (bench/servers/fastify-ws.ts).
+ */
+async function measureConnects (reps: number): Promise<Record<string, number[]>> {
+  const out: Record<string, number[]> = { [RAW]: [], [RAW_MESSAGE]: [], [FASTIFY_WS]: [], [HUB_SKIP]: [], [HUB_NEGOTIATE]: [] }
+  await measureSetups('ws', [[RAW, rawOpener(rawConnects)], [RAW_MESSAGE, rawOpener(rawConnectsWithOneMessage)]], reps, out)
+  await measureSetups('fastify-ws', [[FASTIFY_WS, clientOpener(false)]], reps, out)
+  await measureSetups('signalr-json', [[HUB_SKIP, clientOpener(false)], [HUB_NEGOTIATE, clientOpener(true)]], reps, out)
   return out
 }
 
 async function connectComparison (reps: number): Promise<number> {
   buildServers()
   const perSetup = await measureConnects(reps)
-  const floor = median(perSetup['raw ws (upgrade)']!)
+  const floor = median(perSetup[RAW]!)
   const rows = ['| connection setup | instructions (median) | spread over reps | × raw ws |', '| --- | ---: | ---: | ---: |']
   for (const [label, values] of Object.entries(perSetup)) {
     const m = median(values)
