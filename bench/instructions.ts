@@ -9,6 +9,8 @@
  *   npm run bench:instructions -- --connect    connection setup only: raw ws (and two floors), the hub with skipNegotiation, the hub with negotiate
  *   npm run bench:instructions -- --http       long polling: echo and broadcast, fastify-signalr against Socket.IO polling
  *                                              (bench/instructions-http.ts; --only=signalr or --only=socketio for one of them)
+ *   npm run bench:instructions -- --fanout     broadcast and group deliveries: raw ws, the hub with JSON, the hub with MessagePack
+ *                                              (BENCH_FANOUT_WIRES=json,messagepack: only those; "× raw ws" is then against the first)
  *
  * The server (bench/servers/signalr-json.ts, compiled, on dist/) runs under
  * `valgrind --tool=callgrind` with instrumentation off, so start-up and the
@@ -28,6 +30,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Packr } from 'msgpackr'
 import WebSocket from 'ws'
 import { buildServers } from './built.js'
 import { fail, int, median, pct, Server } from './callgrind.js'
@@ -276,6 +279,212 @@ async function measureConnects (reps: number): Promise<Record<string, number[]>>
   return out
 }
 
+// ---------------------------------------------------------------- --fanout
+
+/**
+ * One delivery-counting connection of the --fanout comparison, for one wire:
+ * raw ws (one frame, one message), SignalR JSON (records ended by 0x1e) or
+ * SignalR MessagePack (varint-length-prefixed records). Pings are not counted.
+ */
+type FanWire = 'ws' | 'json' | 'messagepack'
+const FAN_SERVER: Record<FanWire, string> = { ws: 'ws', json: 'signalr-json', messagepack: 'signalr-msgpack' }
+const FAN_LABEL: Record<FanWire, string> = { ws: 'raw ws', json: 'hub, JSON', messagepack: 'hub, MessagePack' }
+const FAN_GROUPS = 5
+const packr = new Packr({ useRecords: false, variableMapSize: true })
+const JOIN_COMPLETION = Buffer.from([0x03, 0x80, 0xa1, 0x6a])
+
+/** A MessagePack record: varint length, then the array. */
+function msgpackRecord (message: unknown[]): Buffer {
+  const body = Buffer.from(packr.pack(message))
+  const prefix: number[] = []
+  let rest = body.length
+  while (rest > 0x7f) {
+    prefix.push((rest & 0x7f) | 0x80)
+    rest >>>= 7
+  }
+  prefix.push(rest)
+  return Buffer.concat([Buffer.from(prefix), body])
+}
+
+/** The target name of every delivery, as MessagePack writes it (fixstr of 3 bytes, "msg"). */
+const MSG_TARGET = Buffer.from([0xa3, 0x6d, 0x73, 0x67])
+
+/** The messages in one frame that are deliveries (not pings, completions or the handshake answer). */
+function deliveriesIn (wire: FanWire, data: Buffer): number {
+  if (wire === 'ws') return data.toString() === 'j' ? 0 : 1
+  if (wire === 'json') return data.toString().split(RS).filter((r) => r !== '' && r !== '{"type":6}' && r !== '{}' && !r.includes('"type":3')).length
+  let n = 0
+  for (let at = data.indexOf(MSG_TARGET); at !== -1; at = data.indexOf(MSG_TARGET, at + MSG_TARGET.length)) n++
+  return n
+}
+
+class FanConn {
+  private waiting = 0
+  private resolve: (() => void) | null = null
+
+  private constructor (readonly wire: FanWire, readonly ws: WebSocket) {
+    ws.on('close', () => fail(new Error(`the server closed a --fanout connection at ${new Date().toISOString()}`)))
+  }
+
+  static async open (wire: FanWire, port: number): Promise<FanConn> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/hub`, { perMessageDeflate: false })
+    await new Promise<void>((resolve, reject) => {
+      ws.once('error', reject)
+      ws.once('open', () => {
+        if (wire === 'ws') resolve()
+        else ws.send(`{"protocol":"${wire}","version":1}${RS}`)
+      })
+      if (wire !== 'ws') {
+        ws.once('message', (data: Buffer) => (data.toString().startsWith('{}') ? resolve() : reject(new Error(`handshake refused: ${data.toString()}`))))
+      }
+    })
+    const conn = new FanConn(wire, ws)
+    ws.on('message', (data: Buffer) => conn.onFrame(data))
+    return conn
+  }
+
+  private onFrame (data: Buffer): void {
+    this.waiting -= deliveriesIn(this.wire, data)
+    if (this.waiting <= 0 && this.resolve !== null) {
+      const resolve = this.resolve
+      this.resolve = null
+      resolve()
+    }
+  }
+
+  expect (count: number): Promise<void> {
+    this.waiting += count
+    return new Promise((resolve) => { this.resolve = resolve })
+  }
+
+  /** A message the server answers without a delivery (join, ping). */
+  send (data: string | Buffer): void {
+    this.ws.send(data)
+  }
+
+  broadcast (payload: string): void {
+    if (this.wire === 'ws') this.ws.send('b' + payload)
+    else if (this.wire === 'json') this.ws.send(`{"type":1,"target":"Broadcast","arguments":[${JSON.stringify(payload)}]}${RS}`)
+    else this.ws.send(msgpackRecord([1, {}, null, 'Broadcast', [payload]]))
+  }
+
+  groupSend (group: string, payload: string): void {
+    if (this.wire === 'ws') this.ws.send(`g${group} ${payload}`)
+    else if (this.wire === 'json') this.ws.send(`{"type":1,"target":"GroupSend","arguments":[${JSON.stringify(group)},${JSON.stringify(payload)}]}${RS}`)
+    else this.ws.send(msgpackRecord([1, {}, null, 'GroupSend', [group, payload]]))
+  }
+
+  /** Joins `group` and waits for the answer. */
+  async join (group: string): Promise<void> {
+    const answered = new Promise<void>((resolve) => {
+      const onMessage = (data: Buffer): void => {
+        // The join's invocation id is "j"; in MessagePack its Completion starts [3, {}, "j", …].
+        const answer = this.wire === 'ws'
+          ? data.toString() === 'j'
+          : this.wire === 'json' ? data.toString().includes('"invocationId":"j"') : data.includes(JOIN_COMPLETION)
+        if (answer) {
+          this.ws.off('message', onMessage)
+          resolve()
+        }
+      }
+      this.ws.on('message', onMessage)
+    })
+    if (this.wire === 'ws') this.ws.send('j' + group)
+    else if (this.wire === 'json') this.ws.send(`{"type":1,"invocationId":"j","target":"Join","arguments":[${JSON.stringify(group)}]}${RS}`)
+    else this.ws.send(msgpackRecord([1, {}, 'j', 'Join', [group]]))
+    await answered
+  }
+
+  ping (): void {
+    if (this.wire === 'json') this.ws.send(`{"type":6}${RS}`)
+    else if (this.wire === 'messagepack') this.ws.send(Buffer.from([0x02, 0x91, 0x06]))
+  }
+
+  async close (): Promise<void> {
+    this.ws.removeAllListeners('close')
+    await new Promise<void>((resolve) => {
+      this.ws.once('close', () => resolve())
+      this.ws.close()
+    })
+  }
+}
+
+/** `n` broadcasts from conns[0], each awaited until every connection has it; returns the deliveries. */
+async function fanBroadcasts (conns: FanConn[], n: number): Promise<number> {
+  for (let i = 0; i < n; i++) {
+    const all = Promise.all(conns.map((c) => c.expect(1)))
+    conns[0]!.broadcast(ECHO_PAYLOAD)
+    await all
+  }
+  return n * conns.length
+}
+
+/** `n` group sends from conns[0], to the groups in turn; returns the deliveries. */
+async function fanGroupSends (conns: FanConn[], n: number): Promise<number> {
+  let deliveries = 0
+  for (let i = 0; i < n; i++) {
+    const group = i % FAN_GROUPS
+    const members = conns.filter((_c, index) => index % FAN_GROUPS === group)
+    const all = Promise.all(members.map((c) => c.expect(1)))
+    conns[0]!.groupSend(`g${group}`, ECHO_PAYLOAD)
+    await all
+    deliveries += members.length
+  }
+  return deliveries
+}
+
+/** --fanout: instructions per broadcast delivery and per group delivery, raw ws against both hub protocols. */
+async function measureFanout (wire: FanWire, reps: number): Promise<{ broadcast: number[], group: number[] }> {
+  const out = { broadcast: [] as number[], group: [] as number[] }
+  const server = Server.start(FAN_SERVER[wire])
+  try {
+    const port = Number((await server.line(/^READY (\d+)$/, 300_000))[1])
+    const conns: FanConn[] = []
+    for (let i = 0; i < BROADCAST_CONNS; i++) conns.push(await FanConn.open(wire, port))
+    for (let i = 0; i < conns.length; i++) await conns[i]!.join(`g${i % FAN_GROUPS}`)
+    await fanBroadcasts(conns, WARM.broadcast)
+    await fanGroupSends(conns, WARM.broadcast * 2)
+    await server.control('-i', 'on')
+    /** Instructions per delivery of one counted phase (the clients ping first: no timeout inside it). */
+    const counted = async (deliver: () => Promise<number>): Promise<number> => {
+      for (const c of conns) c.ping()
+      await server.startPhase()
+      const deliveries = await deliver()
+      return await server.endPhase() / deliveries
+    }
+    for (let rep = 0; rep < reps; rep++) {
+      out.broadcast.push(await counted(() => fanBroadcasts(conns, MEASURE.broadcast)))
+      out.group.push(await counted(() => fanGroupSends(conns, MEASURE.broadcast * 5)))
+    }
+    for (const c of conns) await c.close()
+  } finally {
+    await server.stop()
+  }
+  return out
+}
+
+async function fanoutComparison (reps: number): Promise<number> {
+  buildServers()
+  const rows = [
+    `| server | broadcast delivery (${BROADCAST_CONNS} conns) | spread | × raw ws | group delivery (${BROADCAST_CONNS} conns, ${FAN_GROUPS} groups) | spread | × raw ws |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |'
+  ]
+  let floor: { broadcast: number, group: number } | null = null
+  const only = process.env.BENCH_FANOUT_WIRES?.split(',')
+  for (const wire of ['ws', 'json', 'messagepack'] as const) {
+    if (only !== undefined && !only.includes(wire)) continue
+    const got = await measureFanout(wire, reps)
+    const b = median(got.broadcast)
+    const g = median(got.group)
+    floor ??= { broadcast: b, group: g }
+    const spread = (values: number[], m: number): string => `${((Math.max(...values) - Math.min(...values)) / m * 100).toFixed(1)} %`
+    rows.push(`| ${FAN_LABEL[wire]} | ${int(b)} | ${spread(got.broadcast, b)} | ${(b / floor.broadcast).toFixed(2)} | ${int(g)} | ${spread(got.group, g)} | ${(g / floor.group).toFixed(2)} |`)
+    process.stderr.write(`${rows.at(-1)!}\n`)
+  }
+  process.stdout.write(`${rows.join('\n')}\n\n${reps} repetitions; node ${process.version}; each figure counts the sender's invocation, shared by its receivers\n`)
+  return 0
+}
+
 async function connectComparison (reps: number): Promise<number> {
   buildServers()
   const perSetup = await measureConnects(reps)
@@ -306,12 +515,13 @@ async function main (): Promise<number> {
   if (baselineArg !== undefined) baselinePath = baselineArg.slice(11)
   const onlyArg = args.find((a) => a.startsWith('--only='))
   for (const a of args) {
-    if (a !== '--update' && a !== '--connect' && a !== '--http' && a !== repsArg && a !== baselineArg && a !== onlyArg) {
-      throw new Error(`unknown argument ${a} (known: --update, --connect, --http, --only=signalr|socketio, --reps=N, --baseline=FILE)`)
+    if (a !== '--update' && a !== '--connect' && a !== '--http' && a !== '--fanout' && a !== repsArg && a !== baselineArg && a !== onlyArg) {
+      throw new Error(`unknown argument ${a} (known: --update, --connect, --http, --fanout, --only=signalr|socketio, --reps=N, --baseline=FILE)`)
     }
   }
   if (!(Number.isInteger(reps) && reps >= 1 && reps <= 20)) throw new Error('--reps must be 1..20')
   if (args.includes('--connect')) return await connectComparison(reps)
+  if (args.includes('--fanout')) return await fanoutComparison(reps)
   if (args.includes('--http')) return await httpComparison(reps, onlyArg?.slice(7))
 
   buildServers()

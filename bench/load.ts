@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Packr, Unpackr } from 'msgpackr'
 import WebSocket, { type RawData } from 'ws'
 import { closeHttpLinks, enginePollingLink, longPollingLink, serverSentEventsLink, type Link, type LinkEvents } from './http-links.js'
-import { cpuSeconds } from './proc.js'
+import { cpuSeconds, cpuSplit } from './proc.js'
 
 /** The WebSocket servers, then those over HTTP long polling and Server-Sent Events. */
 export type ServerName = 'ws' | 'socketio' | 'signalr-json' | 'signalr-msgpack' |
@@ -62,6 +62,8 @@ export interface LoadResult {
   sends: number
   latencyMs: { p50: number, p99: number, max: number, samples: number } | null
   serverCpuSec: number
+  /** The part of serverCpuSec spent in the kernel (stime): socket writes and reads, mostly. */
+  serverSysSec?: number
   clientCpuSec: number
   errors: number
   errorSamples: string[]
@@ -290,6 +292,8 @@ function signalrSession (ping: (conn: Conn) => void): SignalRSession {
 }
 
 const RS = '\u001e'
+/** See signalrMsgpackWire's onFrame: the MessagePack client may skip decoding deliveries, for comparison. */
+const LEAN_DELIVERIES = process.env.BENCH_MSGPACK_DELIVERIES === 'skip'
 
 /** How a SignalR wire reaches the hub once negotiated: which transport, and whether the client pings. */
 interface SignalRTransport {
@@ -435,7 +439,11 @@ function signalrMsgpackWire (transport: SignalRTransport): Wire {
         fail(`connection ${conn.index}: a ${length}-byte message cut off by the end of its frame`)
         return
       }
-      onMessage(conn, unpackr.unpack(data.subarray(offset, end)))
+      // BENCH_MSGPACK_DELIVERIES=skip: deliveries (the only messages holding '~') are not
+      // decoded, as the JSON client skips JSON.parse for them; to tell the client's share apart.
+      const tilde = LEAN_DELIVERIES ? data.indexOf(0x7e, offset) : -1
+      if (tilde !== -1 && tilde < end) on.deliver(data.toString('latin1', offset, end), conn)
+      else onMessage(conn, unpackr.unpack(data.subarray(offset, end)))
       offset = end
     }
   }
@@ -748,17 +756,20 @@ async function main (): Promise<void> {
     await sleep(config.warmMs)
 
     const usage1 = process.cpuUsage()
-    const cpu1 = cpuSeconds(config.serverPid, config.clockTicks)
+    const split1 = cpuSplit(config.serverPid, config.clockTicks)
+    const cpu1 = split1.user + split1.system
     const others1 = otherPids.map((pid) => cpuSeconds(pid, config.clockTicks))
     const t1 = performance.now()
     measuring = true
     await sleep(config.measureMs)
     measuring = false
     const t2 = performance.now()
-    const cpu2 = cpuSeconds(config.serverPid, config.clockTicks)
+    const split2 = cpuSplit(config.serverPid, config.clockTicks)
+    const cpu2 = split2.user + split2.system
     const others2 = otherPids.map((pid) => cpuSeconds(pid, config.clockTicks))
     result.clientCpuSec = cpuUsedSince(usage1)
     result.serverCpuSec = cpu2 - cpu1
+    result.serverSysSec = split2.system - split1.system
     if (otherPids.length > 0) result.otherCpuSec = others2.map((v, i) => v - others1[i]!)
     result.windowMs = t2 - t1
     running = false

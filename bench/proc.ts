@@ -17,11 +17,17 @@ export function clockTicks (): number {
  * included), in seconds.
  */
 export function cpuSeconds (pid: number, ticks: number): number {
+  const { user, system } = cpuSplit(pid, ticks)
+  return user + system
+}
+
+/** utime and stime apart, in seconds: kernel time is mostly the socket writes and reads. */
+export function cpuSplit (pid: number, ticks: number): { user: number, system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   // fields[0] is field 3 (state), so utime (14) and stime (15) sit at 11 and 12.
-  return (Number(fields[11]) + Number(fields[12])) / ticks
+  return { user: Number(fields[11]) / ticks, system: Number(fields[12]) / ticks }
 }
 
 /** A `kB` line of /proc/<pid>/status, e.g. VmRSS (resident now) or VmHWM (peak resident). */

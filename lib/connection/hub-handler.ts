@@ -380,9 +380,8 @@ export abstract class HubHandler extends HttpSession implements LifetimeConnecti
     }
     if (!this.admitWrite()) return
     const protocol = this.protocol!
-    const payload = message.encode(protocol)
-    if (this.stateful !== null && message.trackable) this.stateful.track(payload)
-    transport.sendShared(message, protocol, payload)
+    if (this.stateful !== null && message.trackable) this.stateful.track(message.encode(protocol))
+    transport.sendShared(message, protocol)
     this.lastSentAt = this.store.now
   }
 

@@ -54,8 +54,16 @@ export abstract class HttpSession implements TransportOwner {
   transport: Transport
   createdAt: number
   closedAt = 0
-  lastReceivedAt: number
-  lastSentAt: number
+  /**
+   * Stamped on every message, so they start as numbers: a field first
+   * defined as `undefined` (a declared field the constructor fills) takes
+   * any value, and each stamp, beyond the small-integer range, then becomes
+   * a new heap number referenced from this long-lived object, one per
+   * connection kept alive by every scavenge. A field that has only held
+   * numbers is updated in place.
+   */
+  lastReceivedAt = 0
+  lastSentAt = 0
   protected state: Phase = HANDSHAKING
   /** Reading is paused: the transport is told to stop delivering (backpressure on the client). */
   protected paused = false

@@ -41,10 +41,10 @@ export interface Transport {
   sendNow? (data: Buffer): void
   /**
    * Optional: writes a message shared by many receivers, reusing framing
-   * cached on it (WebSockets write one pre-built frame). `payload` is what
-   * `send` would get.
+   * cached on it (WebSockets write one pre-built frame). `message.encode(protocol)`
+   * is what `send` would get; asked for only when the cached frame cannot serve.
    */
-  sendShared? (message: SerializedMessage, protocol: HubProtocol, payload: Buffer): void
+  sendShared? (message: SerializedMessage, protocol: HubProtocol): void
   /** Optional: writes a text record given as a string (text protocols), saving a copy. */
   sendText? (text: string): void
   /** Bytes queued but not yet written to the network. */
