@@ -24,11 +24,11 @@
  * counts the scavenges and full collections over 10 phases' worth of echoes.
  */
 import { execFile } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Packr } from 'msgpackr'
 import WebSocket from 'ws'
 import { buildServers, serverScript } from './built.js'
+import { ServerProcess } from './server-process.js'
 
 type ServerName = 'signalr-json' | 'signalr-msgpack' | 'ws'
 const SERVERS: ServerName[] = ['signalr-json', 'signalr-msgpack', 'ws']
@@ -181,41 +181,11 @@ async function echoes (clients: EchoClient[], n: number): Promise<void> {
 
 interface Alloc { used: number, minor: number, major: number }
 
-class Server {
-  private readonly waiters = new Set<(line: string) => void>()
-  private stderr = ''
-
-  private constructor (readonly child: ReturnType<typeof execFile>) {
-    createInterface({ input: child.stdout! }).on('line', (line) => { for (const w of this.waiters) w(line) })
-    child.stderr!.on('data', (chunk: Buffer) => { this.stderr = (this.stderr + chunk.toString()).slice(-3000) })
-  }
-
+class Server extends ServerProcess {
   static async start (name: ServerName, nodeFlags: string[]): Promise<{ server: Server, port: number }> {
-    const child = execFile(process.execPath, [...nodeFlags, '--expose-gc', serverScript(name), '0'])
-    child.on('error', () => {})
-    const server = new Server(child)
+    const server = new Server(execFile(process.execPath, [...nodeFlags, '--expose-gc', serverScript(name), '0']))
     const port = Number((await server.line(/^READY (\d+)$/))[1])
     return { server, port }
-  }
-
-  line (match: RegExp): Promise<RegExpExecArray> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${match} from the server: ${this.stderr}`)), 60_000)
-      const onLine = (line: string): void => {
-        const m = match.exec(line)
-        if (m === null) return
-        clearTimeout(timer)
-        this.waiters.delete(onLine)
-        resolve(m)
-      }
-      this.waiters.add(onLine)
-    })
-  }
-
-  async minorGc (): Promise<void> {
-    const done = this.line(/^GC$/)
-    this.child.stdin!.write('minor-gc\n')
-    await done
   }
 
   async alloc (): Promise<Alloc> {
@@ -223,13 +193,6 @@ class Server {
     this.child.stdin!.write('alloc\n')
     const m = await reply
     return { used: Number(m[1]), minor: Number(m[2]), major: Number(m[3]) }
-  }
-
-  async stop (): Promise<void> {
-    const exited = new Promise((resolve) => this.child.once('exit', resolve))
-    this.child.stdin!.end()
-    this.child.kill('SIGTERM')
-    await exited
   }
 }
 

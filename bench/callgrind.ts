@@ -7,10 +7,10 @@ import { execFile } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { serverScript } from './built.js'
+import { ServerProcess } from './server-process.js'
 
 const run = promisify(execFile)
 /** Idle time before each phase, for V8's background work (compiling, sweeping) to finish outside it. */
@@ -37,13 +37,9 @@ export function fail (err: Error): never {
   process.exit(1)
 }
 
-export class Server {
-  private readonly lines = new Set<(line: string) => void>()
-  private stderr = ''
-
-  private constructor (readonly child: ReturnType<typeof execFile>, readonly outDir: string) {
-    createInterface({ input: child.stdout! }).on('line', (line) => { for (const l of this.lines) l(line) })
-    child.stderr!.on('data', (chunk: Buffer) => { this.stderr = (this.stderr + chunk.toString()).slice(-3000) })
+export class Server extends ServerProcess {
+  private constructor (child: ReturnType<typeof execFile>, readonly outDir: string) {
+    super(child)
   }
 
   static start (script = 'signalr-json'): Server {
@@ -52,27 +48,12 @@ export class Server {
       '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(outDir, 'cg.out')}`,
       process.execPath, ...NODE_FLAGS, '--expose-gc', serverScript(script), '0'
     ], { maxBuffer: 64 * 1024 * 1024 })
-    child.on('error', () => {})
     live = child
     return new Server(child, outDir)
   }
 
   get pid (): number {
     return this.child.pid!
-  }
-
-  line (match: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${match} from the server within ${timeoutMs} ms: ${this.stderr}`)), timeoutMs)
-      const onLine = (line: string): void => {
-        const m = match.exec(line)
-        if (m === null) return
-        clearTimeout(timer)
-        this.lines.delete(onLine)
-        resolve(m)
-      }
-      this.lines.add(onLine)
-    })
   }
 
   async control (...args: string[]): Promise<void> {
@@ -84,9 +65,7 @@ export class Server {
    * SETTLE_MS. Not a full GC: its sweeping and code flushing would land in the phase.
    */
   async startPhase (): Promise<void> {
-    const done = this.line(/^GC$/, 60_000)
-    this.child.stdin!.write('minor-gc\n')
-    await done
+    await this.minorGc()
     await sleep(SETTLE_MS)
     await this.control('-z')
   }
@@ -103,11 +82,8 @@ export class Server {
     return Number(total[1])
   }
 
-  async stop (): Promise<void> {
-    const exited = new Promise((resolve) => this.child.once('exit', resolve))
-    this.child.stdin!.end()
-    this.child.kill('SIGTERM')
-    await exited
+  override async stop (): Promise<void> {
+    await super.stop()
     // BENCH_KEEP_DUMPS=1 keeps the dumps, for callgrind_annotate.
     if (process.env.BENCH_KEEP_DUMPS === undefined) rmSync(this.outDir, { recursive: true, force: true })
     else process.stderr.write(`callgrind dumps kept in ${this.outDir}\n`)
